@@ -1,0 +1,346 @@
+"""The state-plumbing core: which transform is tracing, and what it has seen.
+
+Every brainstate_nnx transform that runs a user function pushes a
+:class:`Frame` while the function is traced. ``State`` reads and writes notify
+the innermost frame (``State.get_value``, ``State.__setattr__('_raw_value')``
+and the pytree flatten of a State call :func:`notify_read` /
+:func:`notify_write`). A frame *owns* the States its transform threads as
+explicit inputs: their values are swapped in place for the transform's tracers
+while the function runs, so closures, bound methods and zero-argument
+functions see tracers, and the originals are put back afterwards.
+
+A State the frame does not own is handled by the frame's policy:
+
+* :class:`DiscoverFrame` (``jit``): record it, keep tracing on a snapshot, and
+  make the transform trace again with the State added to its inputs.
+* :class:`CaptureFrame` (``grad``, ``vmap``, ...): a read is passed on to the
+  enclosing frame (which threads it), a write is captured and handed back to
+  the transform, which returns it as an output and assigns it afterwards.
+
+States created while a frame is active are local to that trace and are never
+discovered.
+
+Nothing here is public API; transforms use :func:`run_in_frame`,
+:func:`read_value` and :func:`write_value`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+from flax.nnx import tracers as _nnx_tracers
+
+from ._error import TraceContextError
+
+__all__ = [
+  'Frame',
+  'DiscoverFrame',
+  'CaptureFrame',
+  'Rediscover',
+  'frames',
+  'notify_read',
+  'notify_write',
+  'notify_create',
+  'read_value',
+  'write_value',
+  'check_foreign_read',
+  'check_tracer_write',
+]
+
+
+class _Context(threading.local):
+  def __init__(self):
+    self.frames: list[Frame] = []
+
+
+_CTX = _Context()
+
+
+def frames() -> list['Frame']:
+  """The active frames of this thread, innermost last."""
+  return _CTX.frames
+
+
+class Rediscover(Exception):
+  """Raised out of a trace when a DiscoverFrame met States it did not own."""
+
+  def __init__(self, owner, states):
+    super().__init__(
+      f'internal: {len(states)} new State(s) found; the transform retraces'
+    )
+    self.owner = owner
+    self.states = states
+
+
+class Frame:
+  """The record of one transform's trace of a user function.
+
+  Args:
+    owner: the transform object (used to route :class:`Rediscover`).
+    owned: the States threaded as explicit inputs of the trace.
+  """
+
+  __slots__ = (
+    'owner', 'owned', 'states', 'local', 'saved', 'written', 'read',
+    'trace_state', 'parent', 'saved_owned',
+  )
+
+  def __init__(self, owner: Any, owned: Sequence[Any]):
+    self.owner = owner
+    self.states = list(owned)
+    self.owned = {id(s): i for i, s in enumerate(self.states)}
+    self.local: dict[int, Any] = {}
+    # id -> (state, raw value, trace state) of touched States not owned
+    self.saved: dict[int, tuple] = {}
+    # id -> state, every non-local State written while the frame was active
+    self.written: dict[int, Any] = {}
+    # ids of owned States that were read
+    self.read: set[int] = set()
+    self.trace_state = None
+    self.parent: Frame | None = None
+    self.saved_owned: list[tuple] = []
+
+  # -- life cycle ---------------------------------------------------------
+  def enter(self, values: Sequence[Any]) -> None:
+    """Swaps ``values`` into the owned States and makes this frame current."""
+    stack = _CTX.frames
+    self.parent = stack[-1] if stack else None
+    ts = _nnx_tracers.TraceState()
+    self.trace_state = ts
+    originals = []
+    setattr_ = object.__setattr__
+    for st, v in zip(self.states, values):
+      originals.append((st._raw_value, st._trace_state))
+      setattr_(st, '_raw_value', v)
+      setattr_(st, '_trace_state', ts)
+    self.saved_owned = originals
+    stack.append(self)
+
+  def exit(self) -> None:
+    """Restores every State this frame touched and pops it."""
+    stack = _CTX.frames
+    if stack and stack[-1] is self:
+      stack.pop()
+    else:  # pragma: no cover - defensive: unbalanced frames
+      try:
+        stack.remove(self)
+      except ValueError:
+        pass
+    setattr_ = object.__setattr__
+    for st, (raw, ts) in zip(self.states, self.saved_owned):
+      setattr_(st, '_raw_value', raw)
+      setattr_(st, '_trace_state', ts)
+    for st, raw, ts in self.saved.values():
+      setattr_(st, '_raw_value', raw)
+      setattr_(st, '_trace_state', ts)
+
+  def owned_values(self) -> list[Any]:
+    return [st._raw_value for st in self.states]
+
+  def written_owned(self) -> dict[int, Any]:
+    """``{index: new value}`` of the owned States written in the frame."""
+    owned = self.owned
+    idx = sorted(owned[i] for i in self.written if i in owned)
+    states = self.states
+    return {i: states[i]._raw_value for i in idx}
+
+  def written_other(self) -> list[Any]:
+    """The non-owned States written in the frame, in first-write order."""
+    owned = self.owned
+    return [st for i, st in self.written.items() if i not in owned]
+
+  # -- hooks --------------------------------------------------------------
+  def _touch(self, st) -> None:
+    """Snapshots a State the frame does not own before it is used."""
+    self.saved[id(st)] = (st, st._raw_value, st._trace_state)
+    object.__setattr__(st, '_trace_state', self.trace_state)
+
+  def on_read(self, st) -> None:
+    i = id(st)
+    if i in self.owned:
+      self.read.add(i)
+    elif i not in self.local and i not in self.saved:
+      self.unknown_read(st)
+
+  def on_write(self, st) -> None:
+    i = id(st)
+    if i in self.local:
+      return
+    if i not in self.owned and i not in self.saved:
+      self.unknown_write(st)
+    self.written[i] = st
+
+  def unknown_read(self, st) -> None:
+    raise NotImplementedError
+
+  def unknown_write(self, st) -> None:
+    raise NotImplementedError
+
+
+class DiscoverFrame(Frame):
+  """Frame of a compiling transform: unknown States are discovered."""
+
+  __slots__ = ('found',)
+
+  def __init__(self, owner, owned):
+    super().__init__(owner, owned)
+    self.found: dict[int, Any] = {}
+
+  def unknown_read(self, st) -> None:
+    self.found[id(st)] = st
+    self._touch(st)
+
+  def unknown_write(self, st) -> None:
+    self.found[id(st)] = st
+    self._touch(st)
+
+
+class CaptureFrame(Frame):
+  """Frame of a transform that runs its function once per call.
+
+  Unknown reads are threaded by the enclosing frame; unknown writes are
+  captured (the transform returns them and assigns them afterwards).
+  """
+
+  __slots__ = ()
+
+  def unknown_read(self, st) -> None:
+    parent = self.parent
+    if parent is not None:
+      parent.on_read(st)
+    elif not st._trace_state.is_valid():
+      check_foreign_read(st)
+
+  def unknown_write(self, st) -> None:
+    parent = self.parent
+    if parent is not None:
+      # the new value usually depends on the old one: let the enclosing
+      # frame thread the State before it is overwritten here.
+      parent.on_read(st)
+    self._touch(st)
+
+
+# --------------------------------------------------------------------------
+# hooks called by State
+# --------------------------------------------------------------------------
+
+def notify_read(st) -> None:
+  stack = _CTX.frames
+  if stack:
+    stack[-1].on_read(st)
+  elif not st._trace_state.is_valid():
+    check_foreign_read(st)
+
+
+def notify_write(st, value) -> None:
+  stack = _CTX.frames
+  if stack:
+    top = stack[-1]
+    if id(st) in top.local:
+      return
+    top.on_write(st)
+    if not top.trace_state.is_valid() and _has_tracer(value):
+      raise TraceContextError(_nested_raw_msg(st))
+  elif not st._trace_state.is_valid() and _has_tracer(value):
+    raise TraceContextError(_raw_write_msg(st))
+
+
+def notify_create(st) -> None:
+  for f in _CTX.frames:
+    f.local[id(st)] = st
+
+
+def read_value(st) -> Any:
+  """The raw value of ``st`` as a transform input, recorded as a read."""
+  stack = _CTX.frames
+  if stack:
+    stack[-1].on_read(st)
+  return st._raw_value
+
+
+def write_value(st, value) -> None:
+  """Assigns a transform output to ``st``, recorded as a write."""
+  stack = _CTX.frames
+  if stack:
+    stack[-1].on_write(st)
+  elif _has_tracer(value) and not st._trace_state.is_valid():
+    raise TraceContextError(_raw_write_msg(st))
+  object.__setattr__(st, '_raw_value', value)
+
+
+# --------------------------------------------------------------------------
+# misuse detection
+# --------------------------------------------------------------------------
+
+def _has_tracer(value) -> bool:
+  if isinstance(value, jax.core.Tracer):
+    return True
+  if isinstance(value, (np.ndarray, jax.Array, int, float, bool, complex)):
+    return False
+  return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
+
+
+def _describe(st) -> str:
+  name = st.get_metadata('name', None)
+  desc = type(st).__name__
+  if name is not None:
+    desc += f' {name!r}'
+  try:
+    aval = jax.tree.map(lambda x: jax.typeof(x).str_short(), st._raw_value)
+    desc += f' with value {aval}'
+  except Exception:  # pragma: no cover - purely cosmetic
+    pass
+  return desc
+
+
+def _staging() -> bool:
+  """True when the current JAX trace stages out a program (jit, scan, ...)."""
+  probe = jax.lax.add(np.int32(0), np.int32(0))
+  return isinstance(probe, jax.core.Tracer)
+
+
+def check_foreign_read(st) -> None:
+  """Raises when ``st`` is read under a raw staging transform (jax.jit...)."""
+  if _staging():
+    raise TraceContextError(
+      f'{_describe(st)} was read inside a raw JAX transformation that '
+      'compiles (jax.jit, jax.lax.scan, jax.eval_shape, ...). Its current value '
+      'would be baked into the compiled program as a constant and silently go '
+      'stale when the State changes. Use brainstate_nnx.transform.jit (or '
+      'transform.scan / for_loop / cond / eval_shape), or pass the value in as '
+      'an argument.'
+    )
+
+
+def _raw_write_msg(st) -> str:
+  return (
+    f'A JAX tracer was written into {_describe(st)} under a raw JAX '
+    'transformation (jax.jit, jax.vmap, jax.grad, jax.lax.scan, ...), which '
+    'cannot carry State updates: the write would be lost or leak a tracer. '
+    'Use the state-aware brainstate_nnx.transform equivalent '
+    '(transform.jit / vmap / grad / scan / for_loop / cond), or thread the '
+    'value through function arguments and return values.'
+  )
+
+
+def _nested_raw_msg(st) -> str:
+  return (
+    f'{_describe(st)} was written inside a raw JAX transformation '
+    '(jax.lax.scan / fori_loop / cond / while_loop, jax.vmap, jax.checkpoint, '
+    '...) nested in a brainstate_nnx transform. The tracer would escape its '
+    'trace. Use brainstate_nnx.transform.scan / for_loop / cond / while_loop / '
+    'vmap instead, or return the value out of the raw transformation and '
+    'assign it outside.'
+  )
+
+
+def run_in_frame(frame: Frame, values: Sequence[Any], fn: Callable, *args, **kwargs):
+  """Runs ``fn`` with ``values`` swapped into ``frame``'s owned States."""
+  frame.enter(values)
+  try:
+    return fn(*args, **kwargs)
+  finally:
+    frame.exit()
