@@ -1,1 +1,15 @@
-"""placeholder"""
+"""BrainState's ``brainstate.nn`` namespace: :class:`Module` on ``nnx.Module``."""
+
+from ._module import (
+  Module,
+  states,
+  nodes,
+  call_all_fns,
+  init_all_states,
+  reset_all_states,
+)
+
+__all__ = [
+  'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
+  'reset_all_states',
+]

@@ -1,0 +1,259 @@
+"""BrainState's ``nn.Module`` as an ``nnx.Module``.
+
+A :class:`Module` is a Flax NNX Module: ``nnx.split / merge / state / update``,
+``nnx.jit`` and ``nnx.Optimizer`` work on it. On top it has BrainState's API:
+``states()``, ``nodes()``, ``named_modules()``, ``init_state()`` / ``reset_state()``
+and ``update()``/``__call__``.
+
+Differences from a plain ``nnx.Module``:
+
+* plain Python lists / dicts / tuples holding Modules or States can be
+  assigned as attributes (they are marked as data automatically);
+* stock Flax Variables assigned inside it (e.g. the kernel of an
+  ``nnx.Linear``) are adopted (:func:`brainstate_nnx.adopt`), so
+  brainstate_nnx transforms track them through closures;
+* attributes may be assigned while a brainstate_nnx transform traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Sequence, Tuple
+
+from flax import nnx
+
+from .. import _context
+from .._state import State, adopt
+from ..util import FlattedDict
+from ..util.filter import to_predicate
+
+__all__ = ['Module', 'states', 'nodes', 'init_all_states', 'reset_all_states',
+           'call_all_fns']
+
+_MAX_INT = 2 ** 63 - 1
+
+
+def _walk(node, allowed_hierarchy=(0, _MAX_INT)):
+  """``(states, modules)``: path-keyed, shared objects once, like BrainState.
+
+  States come in pre-order, modules in post-order (children before parents).
+  The hierarchy of a State is the number of Modules between it and ``node``.
+  """
+  lo, hi = allowed_hierarchy
+  module_paths: dict[tuple, Any] = {}
+  found_states = []
+  found_modules = []
+  for path, value in nnx.graphlib.iter_graph(node, graph=True):
+    if isinstance(value, State):
+      found_states.append((path, value))
+    elif isinstance(value, nnx.Module):
+      module_paths[path] = value
+      found_modules.append((path, value))
+
+  def depth(path, include_last):
+    n = len(path) if include_last else len(path) - 1
+    return sum(1 for k in range(1, n + 1) if path[:k] in module_paths)
+
+  states_ = [(p, s) for p, s in found_states if lo <= depth(p, False) <= hi]
+  modules_ = [(p, m) for p, m in found_modules if lo <= depth(p, True) <= hi]
+  return states_, modules_
+
+
+def _split(items, filters):
+  num = len(filters)
+  filters = (*filters, ...) if num else (...,)
+  preds = [to_predicate(f) for f in filters]
+  groups = tuple([] for _ in preds)
+  for path, value in items:
+    for i, pred in enumerate(preds):
+      if pred(path, value):
+        groups[i].append((path, value))
+        break
+  maps = tuple(FlattedDict(g) for g in groups)
+  return maps[0] if num < 2 else maps[:num]
+
+
+def states(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+  """Path-keyed States of ``node`` (one mapping per filter when several)."""
+  st, _ = _walk(node, allowed_hierarchy)
+  return _split(st, filters)
+
+
+def nodes(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+  """Path-keyed Modules of ``node``, children before parents, ``()`` last."""
+  _, mods = _walk(node, allowed_hierarchy)
+  return _split(mods, filters)
+
+
+def call_all_fns(target, fn_name: str, args=(), kwargs=None,
+                 node_to_exclude=None, fn_if_not_exist: str = 'raise'):
+  """Calls ``fn_name(*args, **kwargs)`` on every Module of ``target``."""
+  args = args if isinstance(args, tuple) else (args,)
+  kwargs = kwargs or {}
+  all_nodes = nodes(target, Module)
+  exclude = to_predicate(node_to_exclude) if node_to_exclude is not None else None
+  for path, node in all_nodes.items():
+    if exclude is not None and exclude(path, node):
+      continue
+    fn = getattr(node, fn_name, None)
+    if fn is None:
+      if fn_if_not_exist == 'raise':
+        raise AttributeError(
+          f'Module {type(node).__name__} at {path} has no method {fn_name!r}'
+        )
+      continue
+    fn(*args, **kwargs)
+  return target
+
+
+def init_all_states(target, *args, node_to_exclude=None, **kwargs):
+  """Calls ``init_state(*args, **kwargs)`` on every Module of ``target``."""
+  return call_all_fns(target, 'init_state', args, kwargs, node_to_exclude)
+
+
+def reset_all_states(target, *args, node_to_exclude=None, **kwargs):
+  """Calls ``reset_state(*args, **kwargs)`` on every Module of ``target``."""
+  return call_all_fns(target, 'reset_state', args, kwargs, node_to_exclude)
+
+
+class Module(nnx.Module):
+  """Base class of BrainState-style models; an ``nnx.Module``.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> import brainstate_nnx as brainstate
+    >>> class Linear(brainstate.nn.Module):
+    ...   def __init__(self, din, dout):
+    ...     super().__init__()
+    ...     self.w = brainstate.ParamState(jnp.ones((din, dout)))
+    ...     self.b = brainstate.ParamState(jnp.zeros(dout))
+    ...   def __call__(self, x):
+    ...     return x @ self.w.value + self.b.value
+    >>> class MLP(brainstate.nn.Module):
+    ...   def __init__(self):
+    ...     super().__init__()
+    ...     self.layers = [Linear(2, 3), Linear(3, 1)]
+    >>> sorted(MLP().states(brainstate.ParamState).keys())
+    [('layers', 0, 'b'), ('layers', 0, 'w'), ('layers', 1, 'b'), ('layers', 1, 'w')]
+  """
+
+  __module__ = 'brainstate_nnx.nn'
+
+  def __init__(self, name: Optional[str] = None, *args, **kwargs):
+    if name is not None:
+      self._name = name
+
+  # -- attribute assignment -------------------------------------------------
+  def __setattr__(self, name: str, value: Any) -> None:
+    if not name.startswith('_pytree__'):
+      if isinstance(value, nnx.Variable):
+        if not isinstance(value, State):
+          adopt(value)
+      elif isinstance(value, nnx.Module):
+        if not isinstance(value, Module):
+          adopt(value)
+      elif isinstance(value, (list, tuple, dict)) and not nnx.is_data(value):
+        found = nnx.pytreelib.has_data(value)
+        if found:
+          for leaf in found:
+            if isinstance(leaf, (nnx.Variable, nnx.Module)) and not isinstance(
+              leaf, (State, Module)
+            ):
+              adopt(leaf)
+          value = nnx.data(value)
+    super().__setattr__(name, value)
+
+  def _check_valid_context(self, error_msg) -> None:
+    # BrainState allows attribute assignment inside its transforms.
+    if not _context._CTX.frames:
+      super()._check_valid_context(error_msg)
+
+  # -- naming ----------------------------------------------------------------
+  @property
+  def name(self) -> Optional[str]:
+    """The optional name given at construction."""
+    return vars(self).get('_name')
+
+  @name.setter
+  def name(self, name: str) -> None:
+    self._name = name
+
+  # -- BrainState API ----------------------------------------------------------
+  def update(self, *args, **kwargs):
+    """The module's step function; ``__call__`` calls it."""
+    raise NotImplementedError(
+      f'{type(self).__name__} defines neither update() nor __call__()'
+    )
+
+  def __call__(self, *args, **kwargs):
+    return self.update(*args, **kwargs)
+
+  def __rrshift__(self, other):
+    return self(other)
+
+  def states(self, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+    """States of this module and its children, keyed by path.
+
+    With no filter: one :class:`~brainstate_nnx.util.FlattedDict` of every
+    State. With filters (State types, tags, predicates, see
+    :mod:`brainstate_nnx.util.filter`): one mapping, or a tuple of mappings
+    when several filters are given (each State goes to the first match).
+    A State reachable through several paths appears once.
+    """
+    return states(self, *filters, allowed_hierarchy=allowed_hierarchy)
+
+  def nodes(self, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+    """Modules of this module (itself at ``()``), keyed by path."""
+    return nodes(self, *filters, allowed_hierarchy=allowed_hierarchy)
+
+  def children(self) -> Iterator['Module']:
+    """The direct child modules."""
+    for _, m in self.named_children():
+      yield m
+
+  def named_children(self) -> Iterator[tuple[str, 'Module']]:
+    """``(name, module)`` for the direct child modules."""
+    for path, m in self.nodes(allowed_hierarchy=(1, 1)).items():
+      yield '.'.join(str(p) for p in path), m
+
+  def modules(self, include_self: bool = True) -> Iterator['Module']:
+    """All modules in the tree, children before parents."""
+    for _, m in self.named_modules(include_self=include_self):
+      yield m
+
+  def named_modules(self, prefix: str = '', include_self: bool = True):
+    """``(dotted name, module)`` for every module, the root named ``''``."""
+    lo = 0 if include_self else 1
+    for path, m in self.nodes(allowed_hierarchy=(lo, _MAX_INT)).items():
+      name = '.'.join(str(p) for p in path)
+      if prefix:
+        name = f'{prefix}.{name}' if name else prefix
+      yield name, m
+
+  def parameters(self, recurse: bool = True):
+    """The :class:`~brainstate_nnx.ParamState` s (direct ones only if not ``recurse``)."""
+    for _, p in self.named_parameters(recurse=recurse):
+      yield p
+
+  def named_parameters(self, prefix: str = '', recurse: bool = True):
+    """``(dotted path, ParamState)`` pairs."""
+    from .._state import ParamState
+
+    hier = (0, _MAX_INT) if recurse else (0, 0)
+    for path, p in self.states(ParamState, allowed_hierarchy=hier).items():
+      name = '.'.join(str(k) for k in path)
+      yield (f'{prefix}.{name}' if prefix else name), p
+
+  def init_state(self, *args, **kwargs):
+    """Creates this module's dynamic States (override; default: nothing)."""
+
+  def reset_state(self, *args, **kwargs):
+    """Resets this module's dynamic States (override; default: nothing)."""
+
+  def init_all_states(self, *args, **kwargs):
+    """``init_state`` on every module of this tree."""
+    return init_all_states(self, *args, **kwargs)
+
+  def reset_all_states(self, *args, **kwargs):
+    """``reset_state`` on every module of this tree."""
+    return reset_all_states(self, *args, **kwargs)

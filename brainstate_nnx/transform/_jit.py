@@ -1,0 +1,283 @@
+"""State-aware ``jit``.
+
+``jit(fn)`` compiles ``fn`` with :func:`jax.jit`, threading every State the
+function reads or writes -- found through closures, bound methods and
+modules -- as explicit inputs, and assigning the written ones afterwards.
+
+How it works: the wrapper keeps the list of States it has seen. A call passes
+their raw values to one ``jax.jit``-compiled function as its first argument;
+inside the trace a :class:`~brainstate_nnx._context.DiscoverFrame` swaps the
+tracers into the State objects, so the user's function reads and writes them
+as usual. The compiled function returns ``(out, {index: new value})`` for the
+States it wrote. If the trace touches a State not in the list, the trace is
+abandoned (all States restored), the State is added and the call traces again.
+JAX's own C++ cache decides when to retrace (new shapes, dtypes, static args,
+or a changed State list); a call that hits it does no Python work per State
+beyond reading and assigning the values.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any, Callable, Iterable, Sequence
+
+import jax
+
+from .. import _context
+from .._context import DiscoverFrame, Rediscover
+from jax.extend.core import get_opaque_trace_state as _opaque_trace
+
+# The trace JAX runs under outside any transformation; a call that sees
+# another one takes the checked slow path.
+_EVAL_TRACE = _opaque_trace()
+
+__all__ = ['jit', 'JittedFunction']
+
+
+def _norm_argnums(argnums) -> tuple[int, ...]:
+  if argnums is None:
+    return ()
+  if isinstance(argnums, int):
+    return (argnums,)
+  return tuple(argnums)
+
+
+def _shift(argnums, by: int = 1):
+  nums = _norm_argnums(argnums)
+  for a in nums:
+    if a < 0:
+      raise ValueError(
+        f'negative argnums ({a}) are not supported by brainstate_nnx.transform.jit'
+      )
+  return tuple(a + by for a in nums) or None
+
+
+class JittedFunction:
+  """The callable returned by :func:`jit`.
+
+  Attributes:
+    fun: the wrapped function.
+    states: the States discovered so far (threaded as inputs on each call).
+  """
+
+  def __init__(
+    self,
+    fun: Callable,
+    static_argnums=None,
+    static_argnames=None,
+    donate_argnums=None,
+    donate_argnames=None,
+    keep_unused: bool = False,
+    device=None,
+    backend=None,
+    inline: bool = False,
+    abstracted_axes=None,
+    **jit_kwargs,
+  ):
+    if not callable(fun):
+      raise TypeError(f'jit expects a callable, got {type(fun).__name__}')
+    functools.update_wrapper(self, fun, updated=())
+    self.fun = fun
+    self.states: list = []
+    self._ids: dict[int, int] = {}
+    self._options = dict(
+      static_argnums=static_argnums,
+      static_argnames=static_argnames,
+      donate_argnums=donate_argnums,
+      donate_argnames=donate_argnames,
+      keep_unused=keep_unused,
+      device=device,
+      backend=backend,
+      inline=inline,
+      **jit_kwargs,
+    )
+    if abstracted_axes is not None:
+      self._options['abstracted_axes'] = abstracted_axes
+    self._jitted = jax.jit(
+      self._traced,
+      static_argnums=_shift(static_argnums),
+      static_argnames=static_argnames,
+      donate_argnums=_shift(donate_argnums),
+      donate_argnames=donate_argnames,
+      keep_unused=keep_unused,
+      device=device,
+      backend=backend,
+      inline=inline,
+      **jit_kwargs,
+    )
+    self._bound = weakref.WeakKeyDictionary()
+
+  # -- the traced body ----------------------------------------------------
+  def _traced(self, values, *args, **kwargs):
+    frame = DiscoverFrame(self, self.states)
+    frame.enter(values)
+    try:
+      out = self.fun(*args, **kwargs)
+      if frame.found:
+        raise Rediscover(self, list(frame.found.values()))
+      updates = frame.written_owned()
+    finally:
+      frame.exit()
+    return out, updates
+
+  def _add_states(self, states: Iterable) -> None:
+    ids = self._ids
+    for st in states:
+      if id(st) not in ids:
+        ids[id(st)] = len(self.states)
+        self.states.append(st)
+
+  # -- calling -------------------------------------------------------------
+  def __call__(self, *args, **kwargs):
+    if _context._CTX.frames or _opaque_trace() != _EVAL_TRACE:
+      return self._call_slow(*args, **kwargs)
+    states = self.states
+    while True:
+      values = [st._raw_value for st in states]
+      try:
+        out, updates = self._jitted(values, *args, **kwargs)
+        break
+      except Rediscover as e:
+        if e.owner is not self:
+          raise
+        self._add_states(e.states)
+        states = self.states
+    if updates:
+      set_ = object.__setattr__
+      for i, v in updates.items():
+        set_(states[i], '_raw_value', v)
+    return out
+
+  def _call_slow(self, *args, **kwargs):
+    # Either another brainstate_nnx transform is tracing (reads and writes of
+    # the threaded States are reported to it, so it threads them too), or a
+    # raw JAX transformation is active around this call.
+    nested = bool(_context._CTX.frames)
+    read, write = _context.read_value, _context.write_value
+    while True:
+      values = [read(st) for st in self.states]
+      try:
+        out, updates = self._jitted(values, *args, **kwargs)
+        break
+      except Rediscover as e:
+        if e.owner is not self:
+          raise
+        self._add_states(e.states)
+    if not nested and self.states and _context._staging():
+      raise _context.TraceContextError(
+        f'{self!r} uses {len(self.states)} State(s) but was called inside a '
+        'raw JAX transformation that compiles (jax.jit, jax.lax.scan, ...): '
+        'their current values would be baked in as constants and their '
+        'updates lost. Use brainstate_nnx.transform.jit (or the matching '
+        'brainstate_nnx transform) for the outer transformation.'
+      )
+    for i, v in updates.items():
+      write(self.states[i], v)
+    return out
+
+  # -- descriptor: @jit on a method ----------------------------------------
+  def __get__(self, obj, objtype=None):
+    if obj is None:
+      return self
+    try:
+      bound = self._bound.get(obj)
+    except TypeError:
+      bound = None
+    if bound is None:
+      bound = JittedFunction(self.fun.__get__(obj, objtype), **self._options)
+      try:
+        self._bound[obj] = bound
+      except TypeError:
+        pass
+    return bound
+
+  # -- introspection -------------------------------------------------------
+  def _values(self):
+    return [st._raw_value for st in self.states]
+
+  def _ensure_states(self, args, kwargs):
+    """Runs discovery without executing the compiled program."""
+    while True:
+      try:
+        return self._jitted.trace(self._values(), *args, **kwargs)
+      except Rediscover as e:
+        if e.owner is not self:
+          raise
+        self._add_states(e.states)
+
+  def trace(self, *args, **kwargs):
+    """``jax.jit(...).trace`` of the stateful function (states as input 0)."""
+    return self._ensure_states(args, kwargs)
+
+  def lower(self, *args, **kwargs):
+    """``jax.jit(...).lower`` of the stateful function (states as input 0)."""
+    return self._ensure_states(args, kwargs).lower()
+
+  def eval_shape(self, *args, **kwargs):
+    """Shapes of the outputs, without running the function."""
+    out_info = self._ensure_states(args, kwargs).out_info
+    return out_info[0]
+
+  def clear_cache(self) -> None:
+    """Forgets compiled programs (the discovered States are kept)."""
+    self._jitted.clear_cache()
+
+  def __repr__(self):
+    return f'<brainstate_nnx jit of {getattr(self.fun, "__name__", self.fun)!r}>'
+
+
+def jit(
+  fun: Callable | None = None,
+  *,
+  static_argnums: int | Sequence[int] | None = None,
+  static_argnames: str | Sequence[str] | None = None,
+  donate_argnums: int | Sequence[int] | None = None,
+  donate_argnames: str | Sequence[str] | None = None,
+  keep_unused: bool = False,
+  device=None,
+  backend=None,
+  inline: bool = False,
+  **kwargs,
+):
+  """Compiles ``fun`` with XLA, carrying every State it reads or writes.
+
+  Works on functions, bound methods and modules (``jit(model)``), as a
+  decorator with or without options. States are found through closures; they
+  do not need to be arguments. The arguments follow :func:`jax.jit`
+  (``static_argnums``, ``static_argnames``, ``donate_argnums``, ...).
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> import brainstate_nnx as brainstate
+    >>> n = brainstate.State(jnp.array(0))
+    >>> @brainstate.transform.jit
+    ... def step():
+    ...   n.value += 1
+    ...   return n.value
+    >>> [int(step()) for _ in range(3)]
+    [1, 2, 3]
+
+  With static arguments::
+
+    >>> @brainstate.transform.jit(static_argnums=1)
+    ... def scale(x, k):
+    ...   return x * k
+    >>> scale(jnp.ones(2), 3)
+    Array([3., 3.], dtype=float32)
+  """
+  options = dict(
+    static_argnums=static_argnums,
+    static_argnames=static_argnames,
+    donate_argnums=donate_argnums,
+    donate_argnames=donate_argnames,
+    keep_unused=keep_unused,
+    device=device,
+    backend=backend,
+    inline=inline,
+    **kwargs,
+  )
+  if fun is None:
+    return lambda f: JittedFunction(f, **options)
+  return JittedFunction(fun, **options)
