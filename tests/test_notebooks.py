@@ -1,0 +1,48 @@
+"""Every notebook in notebooks/ executes, and the tutorial one shows BrainState's figures."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
+
+
+def _run(path):
+  nbformat = pytest.importorskip('nbformat')
+  nbclient = pytest.importorskip('nbclient')
+  nb = nbformat.read(path, as_version=4)
+  client = nbclient.NotebookClient(
+    nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(ROOT)}})
+  client.execute()
+  return nb
+
+
+def _text(nb):
+  out = []
+  for cell in nb.cells:
+    if cell.cell_type != 'code':
+      continue
+    for o in cell.get('outputs', []):
+      if 'text' in o:
+        out.append(o['text'])
+      elif 'data' in o and 'text/plain' in o['data']:
+        out.append(o['data']['text/plain'])
+  return '\n'.join(out)
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes(path):
+  nb = _run(path)
+  if path.name.startswith('00_'):
+    text = _text(nb)
+    for figure in [
+      '[1, 2, 3, 4]',
+      '(64, 1)',
+      "{('b',): (1,), ('w',): (3, 1)}",
+      'loss: 1.0843076705932617',
+      'loss after one step: 1.023072600364685',
+      'loss trajectory: [1.0231, 0.9841, 0.9592, 0.9431, 0.9327]',
+      'TraceContextError',
+    ]:
+      assert figure in text, figure
