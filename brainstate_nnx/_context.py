@@ -158,11 +158,19 @@ class Frame:
     self.saved[id(st)] = (st, st._raw_value, st._trace_state)
     object.__setattr__(st, '_trace_state', self.trace_state)
 
+  def _is_local(self, st) -> bool:
+    # A Variable made in this very trace (e.g. JAX's copy of an argument) is
+    # local to it, like a State constructed inside the function.
+    if st._trace_state == self.trace_state:
+      self.local[id(st)] = st
+      return True
+    return False
+
   def on_read(self, st) -> None:
     i = id(st)
     if i in self.owned:
       self.read.add(i)
-    elif i not in self.local and i not in self.saved:
+    elif i not in self.local and i not in self.saved and not self._is_local(st):
       self.unknown_read(st)
 
   def on_write(self, st) -> None:
@@ -170,6 +178,8 @@ class Frame:
     if i in self.local:
       return
     if i not in self.owned and i not in self.saved:
+      if self._is_local(st):
+        return
       self.unknown_write(st)
     self.written[i] = st
 
@@ -344,3 +354,48 @@ def run_in_frame(frame: Frame, values: Sequence[Any], fn: Callable, *args, **kwa
     return fn(*args, **kwargs)
   finally:
     frame.exit()
+
+
+# --------------------------------------------------------------------------
+# States passed as explicit arguments
+# --------------------------------------------------------------------------
+
+def _is_variable(x) -> bool:
+  from flax import nnx
+
+  return isinstance(x, nnx.Variable)
+
+
+class ArgWriteGuard:
+  """Catches writes to Variables that reached a traced function as arguments.
+
+  JAX flattens arguments, so inside the trace such a Variable is a copy and a
+  write to it would be silently lost. Created inside the trace, checked
+  after the user function returned; costs nothing when the arguments hold no
+  Variables.
+  """
+
+  __slots__ = ('vars', 'before')
+
+  def __init__(self, args, kwargs, frame: Frame):
+    leaves = jax.tree.leaves((args, kwargs), is_leaf=_is_variable)
+    # Copies made by JAX for this trace belong to the current trace; original
+    # objects (static arguments) do not, unless the frame owns them.
+    owned = frame.owned
+    self.vars = [
+      x for x in leaves
+      if _is_variable(x) and id(x) not in owned and x._trace_state.is_valid()
+    ]
+    self.before = [v._raw_value for v in self.vars]
+
+  def check(self, transform: str) -> None:
+    for v, b in zip(self.vars, self.before):
+      if v._raw_value is not b:
+        raise TypeError(
+          f'{_describe(v)} was passed to brainstate_nnx.transform.{transform} as '
+          'an argument (directly or inside a Module) and written. JAX copies '
+          'arguments, so the write would be lost. Close over the State or '
+          'Module instead of passing it (BrainState style), or pass the Module '
+          'as a static argument (static_argnums), or use nnx.jit for '
+          'Flax-style explicit arguments.'
+        )

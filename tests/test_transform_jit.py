@@ -231,3 +231,23 @@ def test_outputs_and_eval_shape():
   shapes = f.eval_shape(jnp.ones(3))
   assert shapes[0].shape == (2, 3)
   np.testing.assert_allclose(s.value, np.ones((2, 3)))
+
+
+def test_state_passed_as_argument_and_written_is_loud():
+  c = Counter()
+  f = bs.transform.jit(lambda m: m())
+  with pytest.raises(TypeError, match='argument'):
+    f(c)
+  assert int(c.n.value) == 0
+
+
+def test_module_as_static_argument_works():
+  c = Counter()
+  f = bs.transform.jit(lambda m: m(), static_argnums=0)
+  assert [int(f(c)) for _ in range(3)] == [1, 2, 3]
+
+
+def test_state_passed_as_argument_read_only_is_fine():
+  s = bs.State(jnp.array(2.0))
+  f = bs.transform.jit(lambda st, x: st.value * x)
+  assert float(f(s, 3.0)) == 6.0

@@ -136,7 +136,9 @@ class GradientTransform:
     frame = CaptureFrame(self, self._unique)
     frame.enter(grad_values)
     try:
+      guard = _context.ArgWriteGuard(args, kwargs, frame)
       out = self.target(*args, **kwargs)
+      guard.check('grad')
       written = frame.written_other()
       owned_written = [self._unique[i] for i in frame.written_owned()]
       written = owned_written + written

@@ -113,7 +113,9 @@ class JittedFunction:
     frame = DiscoverFrame(self, self.states)
     frame.enter(values)
     try:
+      guard = _context.ArgWriteGuard(args, kwargs, frame)
       out = self.fun(*args, **kwargs)
+      guard.check('jit')
       if frame.found:
         raise Rediscover(self, list(frame.found.values()))
       updates = frame.written_owned()
@@ -123,10 +125,17 @@ class JittedFunction:
 
   def _add_states(self, states: Iterable) -> None:
     ids = self._ids
+    added = 0
     for st in states:
       if id(st) not in ids:
         ids[id(st)] = len(self.states)
         self.states.append(st)
+        added += 1
+    if not added:  # pragma: no cover - would otherwise retrace forever
+      raise RuntimeError(
+        'brainstate_nnx.transform.jit: State discovery made no progress; '
+        'please report this with the function that triggered it.'
+      )
 
   # -- calling -------------------------------------------------------------
   def __call__(self, *args, **kwargs):

@@ -100,7 +100,9 @@ class _VmapFn:
       frame = CaptureFrame(self, self.in_list)
       frame.enter(state_values)
       try:
+        guard = _context.ArgWriteGuard(a, {}, frame)
         out = self.fn(*a)
+        guard.check('vmap')
         written = list(frame.written.values())
         declared = [st for st in written if id(st) in out_axis]
         other = [st for st in written if id(st) not in out_axis]
