@@ -399,3 +399,59 @@ class ArgWriteGuard:
           'as a static argument (static_argnums), or use nnx.jit for '
           'Flax-style explicit arguments.'
         )
+
+
+# --------------------------------------------------------------------------
+# finding the States of a function without running it for real
+# --------------------------------------------------------------------------
+
+class ProbeFrame(Frame):
+  """Frame of a dry run: records every State touched, changes nothing.
+
+  Reads are also reported to the enclosing frame (so an enclosing ``jit``
+  threads them); writes are shadowed and undone on exit.
+  """
+
+  __slots__ = ('touched', 'wrote')
+
+  def __init__(self, owner):
+    super().__init__(owner, ())
+    self.touched: dict[int, Any] = {}
+    self.wrote: dict[int, Any] = {}
+
+  def unknown_read(self, st) -> None:
+    self.touched[id(st)] = st
+    if self.parent is not None:
+      self.parent.on_read(st)
+    self._touch(st)
+
+  def unknown_write(self, st) -> None:
+    self.unknown_read(st)
+
+  def on_write(self, st) -> None:
+    super().on_write(st)
+    if id(st) not in self.local:
+      self.wrote[id(st)] = st
+
+
+def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
+  """``(touched, written)``: the States ``fn(*args, **kwargs)`` reads or writes.
+
+  ``fn`` is traced abstractly (``jax.eval_shape``): nothing is computed and
+  every State keeps its value. ``touched`` holds all States read or written,
+  in first-use order; ``written`` the subset that was written.
+  """
+  frame = ProbeFrame(None)
+
+  def run(*a, **k):
+    frame.enter(())
+    try:
+      fn(*a, **k)
+    finally:
+      frame.exit()
+    return None
+
+  jax.eval_shape(run, *args, **kwargs)
+  touched = list(frame.touched.values())
+  written = [st for st in touched if id(st) in frame.wrote]
+  return touched, written
