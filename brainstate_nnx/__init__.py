@@ -25,10 +25,11 @@ from . import util
 from . import random
 from . import nn
 from . import transform
+from . import optim
 
 __all__ = [
   'BrainStateError', 'TraceContextError', 'BatchAxisError',
   'State', 'ShortTermState', 'LongTermState', 'ParamState', 'HiddenState',
   'BatchState', 'FakeState', 'maybe_state', 'catch_new_states', 'adopt',
-  'util', 'random', 'nn', 'transform',
+  'util', 'random', 'nn', 'transform', 'optim',
 ]
