@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,8 @@ __all__ = [
   'as_array_if_seq',
   'loc_scale',
   'error_if',
+  'shape_of',
+  'index_or_error',
   'multinomial',
   'von_mises_centered',
   'f_dist',

@@ -40,7 +40,6 @@ from ._impl import (
   error_if as _error_if,
   format_key as _format_key,
   index_or_error as _index,
-  is_typed_key as _is_typed_key,
   loc_scale as _loc_scale,
   shape_of as _shape,
   size2shape as _size2shape,
