@@ -149,14 +149,24 @@ class State(_Hooked):
   # -- value access ---------------------------------------------------------
   def get_value(self, *, index: Any = _MISSING):
     _context.notify_read(self)
+    if index is _MISSING:
+      v = self._raw_value
+      # Fast path: an (immutable) array leaf needs none of nnx's copying.
+      if isinstance(v, _LEAF_TYPES) and _plain(self._var_metadata, 'on_get_value'):
+        return v
     return super().get_value(index=index)
 
   def set_value(self, value: Any, *, index: Any = _MISSING):
-    if isinstance(value, nnx.Variable):
+    # (``isinstance(value, nnx.Variable)`` would ask JAX for a tracer's type)
+    if isinstance(type(value), _vl.VariableMeta):
       raise ValueError(
         'Cannot set the value of a State to another State/Variable; '
         'use `state.copy_from(other)` or assign `other.value`.'
       )
+    if (index is _MISSING and isinstance(value, _LEAF_TYPES)
+        and _plain(self._var_metadata, 'on_set_value')):
+      self._raw_value = value  # recorded by __setattr__
+      return
     super().set_value(value, index=index)
 
   @property
@@ -239,6 +249,14 @@ class State(_Hooked):
       path=path,
       subtree_renderer=subtree_renderer,
     )
+
+
+_LEAF_TYPES = (jax.Array, np.ndarray, np.generic, float, int, bool, complex)
+
+
+def _plain(metadata: dict, hook: str) -> bool:
+  """No Ref value and no (deprecated) nnx value hook: the fast path applies."""
+  return not metadata.get('ref') and hook not in metadata
 
 
 def _abstract(value):
