@@ -8,7 +8,11 @@ transformation underneath, writing updates back.
 from ._jit import jit, JittedFunction
 from ._ad import GradientTransform, grad, vector_grad
 from ._vmap import vmap
+from ._autodiff import jacrev, jacfwd, jacobian, hessian, fwd_grad, vjp, jvp
+from ._find_state import StateFinder
 
 __all__ = [
   'jit', 'JittedFunction', 'GradientTransform', 'grad', 'vector_grad', 'vmap',
+  'jacrev', 'jacfwd', 'jacobian', 'hessian', 'fwd_grad', 'vjp', 'jvp',
+  'StateFinder',
 ]

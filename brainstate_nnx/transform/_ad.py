@@ -173,18 +173,31 @@ class GradientTransform:
       _context.write_value(st, v)
     return self._format(grads, out)
 
-  def _format(self, grads, out):
+  def _format_state_grads(self, state_grads):
+    """Hook: the per-unique-State gradient list in the ``grad_states`` structure."""
+    pos = self._uid_pos
+    return self._grad_tree.unflatten(
+      [state_grads[pos[id(st)]] for st in self._grad_states]
+    )
+
+  def _format_grads(self, grads, out):
+    """Hook: the raw gradients of ``transform`` as ``var_grads``/``arg_grads``.
+
+    ``out`` is the function's raw output (``(value, aux)`` with ``has_aux``);
+    subclasses whose gradients depend on the output structure use it.
+    """
     if self._grad_states:
       state_grads = grads if self.raw_argnums is None else grads[0]
-      pos = self._uid_pos
-      state_grads = self._grad_tree.unflatten(
-        [state_grads[pos[id(st)]] for st in self._grad_states]
-      )
+      state_grads = self._format_state_grads(state_grads)
       if self.raw_argnums is None:
         grads = state_grads
       else:
         arg_grads = grads[1] if isinstance(self.raw_argnums, int) else tuple(grads[1:])
         grads = (state_grads, arg_grads)
+    return grads
+
+  def _format(self, grads, out):
+    grads = self._format_grads(grads, out)
     if self.return_value:
       if self.has_aux:
         return grads, out[0], out[1]
