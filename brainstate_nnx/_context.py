@@ -20,8 +20,8 @@ A State the frame does not own is handled by the frame's policy:
 States created while a frame is active are local to that trace and are never
 discovered.
 
-Nothing here is public API; transforms use :func:`run_in_frame`,
-:func:`read_value` and :func:`write_value`.
+Nothing here is public API; transforms use the frames, :func:`read_value`,
+:func:`write_value` and :func:`probe_states`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ __all__ = [
   'notify_create',
   'read_value',
   'write_value',
+  'probe_states',
   'check_foreign_read',
   'check_tracer_write',
 ]
@@ -136,9 +137,6 @@ class Frame:
     for st, raw, ts in self.saved.values():
       setattr_(st, '_raw_value', raw)
       setattr_(st, '_trace_state', ts)
-
-  def owned_values(self) -> list[Any]:
-    return [st._raw_value for st in self.states]
 
   def written_owned(self) -> dict[int, Any]:
     """``{index: new value}`` of the owned States written in the frame."""
@@ -345,15 +343,6 @@ def _nested_raw_msg(st) -> str:
     'vmap instead, or return the value out of the raw transformation and '
     'assign it outside.'
   )
-
-
-def run_in_frame(frame: Frame, values: Sequence[Any], fn: Callable, *args, **kwargs):
-  """Runs ``fn`` with ``values`` swapped into ``frame``'s owned States."""
-  frame.enter(values)
-  try:
-    return fn(*args, **kwargs)
-  finally:
-    frame.exit()
 
 
 # --------------------------------------------------------------------------

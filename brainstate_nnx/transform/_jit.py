@@ -61,51 +61,19 @@ class JittedFunction:
     states: the States discovered so far (threaded as inputs on each call).
   """
 
-  def __init__(
-    self,
-    fun: Callable,
-    static_argnums=None,
-    static_argnames=None,
-    donate_argnums=None,
-    donate_argnames=None,
-    keep_unused: bool = False,
-    device=None,
-    backend=None,
-    inline: bool = False,
-    abstracted_axes=None,
-    **jit_kwargs,
-  ):
+  def __init__(self, fun: Callable, **options):
     if not callable(fun):
       raise TypeError(f'jit expects a callable, got {type(fun).__name__}')
     functools.update_wrapper(self, fun, updated=())
     self.fun = fun
     self.states: list = []
     self._ids: dict[int, int] = {}
-    self._options = dict(
-      static_argnums=static_argnums,
-      static_argnames=static_argnames,
-      donate_argnums=donate_argnums,
-      donate_argnames=donate_argnames,
-      keep_unused=keep_unused,
-      device=device,
-      backend=backend,
-      inline=inline,
-      **jit_kwargs,
-    )
-    if abstracted_axes is not None:
-      self._options['abstracted_axes'] = abstracted_axes
-    self._jitted = jax.jit(
-      self._traced,
-      static_argnums=_shift(static_argnums),
-      static_argnames=static_argnames,
-      donate_argnums=_shift(donate_argnums),
-      donate_argnames=donate_argnames,
-      keep_unused=keep_unused,
-      device=device,
-      backend=backend,
-      inline=inline,
-      **jit_kwargs,
-    )
+    self._options = options
+    # the State values are argument 0 of the compiled function
+    jit_options = dict(options)
+    jit_options['static_argnums'] = _shift(options.get('static_argnums'))
+    jit_options['donate_argnums'] = _shift(options.get('donate_argnums'))
+    self._jitted = jax.jit(self._traced, **jit_options)
     self._bound = weakref.WeakKeyDictionary()
 
   # -- the traced body ----------------------------------------------------
