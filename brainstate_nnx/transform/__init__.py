@@ -10,9 +10,17 @@ from ._ad import GradientTransform, grad, vector_grad
 from ._vmap import vmap
 from ._autodiff import jacrev, jacfwd, jacobian, hessian, fwd_grad, vjp, jvp
 from ._find_state import StateFinder
+from ._conditions import cond, switch, ifelse
+from ._loops import (
+  scan, for_loop, checkpointed_scan, checkpointed_for_loop, while_loop,
+  bounded_while_loop,
+)
+from ._progress_bar import ProgressBar
 
 __all__ = [
   'jit', 'JittedFunction', 'GradientTransform', 'grad', 'vector_grad', 'vmap',
   'jacrev', 'jacfwd', 'jacobian', 'hessian', 'fwd_grad', 'vjp', 'jvp',
   'StateFinder',
+  'cond', 'switch', 'ifelse', 'scan', 'for_loop', 'checkpointed_scan',
+  'checkpointed_for_loop', 'while_loop', 'bounded_while_loop', 'ProgressBar',
 ]
