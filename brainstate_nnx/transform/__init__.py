@@ -16,6 +16,11 @@ from ._loops import (
   bounded_while_loop,
 )
 from ._progress_bar import ProgressBar
+from ._checks import (
+  jit_error_if, checkify, check, check_error, all_checks, user_checks,
+  nan_checks, div_checks, index_checks, float_checks, automatic_checks,
+)
+from ._debug import debug_nan, debug_nan_if, breakpoint_if
 
 __all__ = [
   'jit', 'JittedFunction', 'GradientTransform', 'grad', 'vector_grad', 'vmap',
@@ -23,4 +28,7 @@ __all__ = [
   'StateFinder',
   'cond', 'switch', 'ifelse', 'scan', 'for_loop', 'checkpointed_scan',
   'checkpointed_for_loop', 'while_loop', 'bounded_while_loop', 'ProgressBar',
+  'jit_error_if', 'checkify', 'check', 'check_error', 'all_checks',
+  'user_checks', 'nan_checks', 'div_checks', 'index_checks', 'float_checks',
+  'automatic_checks', 'debug_nan', 'debug_nan_if', 'breakpoint_if',
 ]

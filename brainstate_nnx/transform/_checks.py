@@ -1,0 +1,410 @@
+"""Run-time checks: ``jit_error_if`` and a State-aware ``checkify``.
+
+Two ways to report a bad value from compiled code:
+
+* :func:`jit_error_if` -- fire and forget. When the condition holds at run
+  time, a host callback raises the user's error (formatted with the run-time
+  values). Inside ``jit`` the error reaches the caller as a
+  :class:`jax.errors.JaxRuntimeError` whose message contains the user's one;
+  outside every transformation the user's exception is raised directly.
+* :func:`checkify` -- functional. The function's checks (user :func:`check`
+  calls, and NaN / division / index checks when enabled) are collected into a
+  :class:`jax.experimental.checkify.Error` value returned next to the output;
+  the caller decides when to ``throw()`` it.
+
+``checkify`` threads States like the other transforms: the States the
+function touches are found abstractly
+(:func:`~brainstate_nnx._context.probe_states`), their values enter the
+checkified function as explicit inputs, swapped into the State objects by a
+:class:`~brainstate_nnx._context.CaptureFrame` while the user function runs;
+the values of the written States leave it as outputs and are assigned
+afterwards.
+
+The module also holds two tiny primitives that see through ``vmap``
+(``_unvmap_any`` and ``_no_vmap``): a condition or message argument computed
+per batch element is gathered into one unbatched value, so a single host
+callback sees the whole batch.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Union
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import checkify as _jcfy
+from jax.extend.core import Primitive
+from jax.extend.core import get_opaque_trace_state as _opaque_trace
+from jax.interpreters import batching, mlir
+
+from .. import _context
+from .._context import ArgWriteGuard, CaptureFrame, probe_states
+from .._error import TraceContextError
+
+__all__ = [
+  'jit_error_if',
+  'checkify',
+  'check',
+  'check_error',
+  'all_checks',
+  'user_checks',
+  'nan_checks',
+  'div_checks',
+  'index_checks',
+  'float_checks',
+  'automatic_checks',
+]
+
+# The error categories of jax.experimental.checkify (frozensets of error
+# classes), so callers can pick what ``checkify`` instruments without
+# importing the JAX module.
+all_checks = _jcfy.all_checks
+user_checks = _jcfy.user_checks
+nan_checks = _jcfy.nan_checks
+div_checks = _jcfy.div_checks
+index_checks = _jcfy.index_checks
+float_checks = _jcfy.float_checks
+automatic_checks = _jcfy.automatic_checks
+
+# The trace JAX runs under outside any transformation.
+_EVAL_TRACE = _opaque_trace()
+
+
+# --------------------------------------------------------------------------
+# primitives that ignore vmap
+# --------------------------------------------------------------------------
+
+def _register(prim: Primitive, impl: Callable, abstract: Callable) -> None:
+  def batch_rule(batched_args, batch_dims, **params):
+    # The batched operand is handled as one unbatched value (the batch axis,
+    # wherever it is, becomes an ordinary axis of it).
+    (x,) = batched_args
+    return prim.bind(x), None
+
+  prim.def_impl(impl)
+  prim.def_abstract_eval(abstract)
+  batching.primitive_batchers[prim] = batch_rule
+  mlir.register_lowering(prim, mlir.lower_fun(impl, multiple_results=False))
+
+
+_unvmap_any_p = Primitive('brainstate_nnx_unvmap_any')
+_register(
+  _unvmap_any_p,
+  lambda x: jnp.any(x),
+  lambda x: jax.core.ShapedArray((), jnp.bool_),
+)
+
+_no_vmap_p = Primitive('brainstate_nnx_no_vmap')
+_register(_no_vmap_p, lambda x: x, lambda x: x)
+
+
+def _unvmap_any(x) -> jax.Array:
+  """``jnp.any(x)`` over every element, batch axes of ``vmap`` included."""
+  return _unvmap_any_p.bind(jax.lax.stop_gradient(jnp.asarray(x)))
+
+
+def _no_vmap(x):
+  """``x`` with the batch axes of ``vmap`` turned into ordinary axes."""
+  return _no_vmap_p.bind(jax.lax.stop_gradient(jnp.asarray(x)))
+
+
+def _has_tracer(tree) -> bool:
+  return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
+def _eager(*trees) -> bool:
+  """True outside every transformation, with only concrete values."""
+  return (
+    not _context.frames()
+    and _opaque_trace() == _EVAL_TRACE
+    and not any(_has_tracer(t) for t in trees)
+  )
+
+
+# --------------------------------------------------------------------------
+# jit_error_if
+# --------------------------------------------------------------------------
+
+def _format_message(msg: str, *args, **kwargs) -> str:
+  """``msg`` filled with the run-time values.
+
+  Positional values use ``%`` formatting (``'got %d'``), or ``str.format``
+  when the message has brace fields (``'got {}'``); keyword values use
+  ``str.format`` (``'got {x}'``).
+  """
+  if args:
+    try:
+      msg = msg % args
+    except (TypeError, ValueError):
+      msg = msg.format(*args)
+  if kwargs:
+    msg = msg.format(**kwargs)
+  return msg
+
+
+def _raise_message(msg: str, *args, **kwargs):
+  raise ValueError(_format_message(msg, *args, **kwargs))
+
+
+def jit_error_if(
+  pred,
+  error: Union[Callable, str],
+  *err_args,
+  **err_kwargs,
+) -> None:
+  """Raises an error when ``pred`` holds, also from inside compiled code.
+
+  ``pred`` may be a traced value: inside :func:`~brainstate_nnx.transform.jit`
+  the test is compiled into the program (a ``lax.cond`` whose true branch
+  issues an ordered host callback), so the error fires at run time, every
+  time the condition holds. An array ``pred`` counts as true when any element
+  is true; under ``vmap`` any batch element triggers it, and the error
+  arguments reach the callback with the whole batch.
+
+  Args:
+    pred: a boolean (or number) scalar or array.
+    error: either a message or a callable. A message is formatted with the
+      run-time values -- ``%`` style or ``{}`` fields for ``err_args``,
+      ``{name}`` fields for ``err_kwargs`` -- and raised as a ``ValueError``.
+      A callable is called as ``error(*err_args, **err_kwargs)`` with the
+      values as NumPy arrays, and should raise.
+    *err_args: values passed to the message / callable (may be traced).
+    **err_kwargs: keyword values passed to the message / callable.
+
+  Raises:
+    ValueError: (or the callable's exception) when called outside every
+      transformation with a true ``pred``.
+    jax.errors.JaxRuntimeError: when the condition holds in compiled code;
+      its message contains the user's error.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> import brainstate_nnx as brainstate
+    >>> from brainstate_nnx.transform._checks import jit_error_if
+    >>> total = brainstate.State(jnp.array(0.0))
+    >>> @brainstate.transform.jit
+    ... def add(x):
+    ...   jit_error_if(x < 0, 'x must be non-negative, got {x}', x=x)
+    ...   total.value += x
+    >>> add(2.0)
+    >>> float(total.value)
+    2.0
+    >>> jit_error_if(jnp.array([1, -1]) < 0, 'negative: %s', jnp.array([1, -1]))
+    Traceback (most recent call last):
+      ...
+    ValueError: negative: [ 1 -1]
+  """
+  if isinstance(error, str):
+    error = functools.partial(_raise_message, error)
+  elif not callable(error):
+    raise TypeError(
+      f'jit_error_if: error must be a message or a callable, got '
+      f'{type(error).__name__}.'
+    )
+
+  if _eager(pred, err_args, err_kwargs):
+    if bool(jnp.any(jnp.asarray(pred))):
+      # concrete everything: raise the user's error itself, here.
+      args, kwargs = jax.device_get((err_args, err_kwargs))
+      error(*args, **kwargs)
+    return None
+
+  def raise_branch(args, kwargs):
+    jax.debug.callback(error, *args, **kwargs, ordered=True)
+
+  def quiet_branch(args, kwargs):
+    return None
+
+  jax.lax.cond(
+    _unvmap_any(pred),
+    raise_branch,
+    quiet_branch,
+    jax.tree.map(_no_vmap, err_args),
+    jax.tree.map(_no_vmap, err_kwargs),
+  )
+  return None
+
+
+# --------------------------------------------------------------------------
+# checkify
+# --------------------------------------------------------------------------
+
+def check(pred, msg: str, *fmt_args, debug: bool = False, **fmt_kwargs) -> None:
+  """Asserts ``pred`` inside a function transformed by :func:`checkify`.
+
+  The same as :func:`jax.experimental.checkify.check`: under ``checkify`` a
+  false ``pred`` is recorded in the returned ``Error`` (with ``msg``
+  formatted by ``str.format`` from ``fmt_args`` / ``fmt_kwargs``, which may be
+  traced). Called eagerly outside ``checkify``, a false ``pred`` raises at
+  once; staged (e.g. under ``jit``) outside ``checkify`` it cannot be
+  compiled.
+
+  Args:
+    pred: the condition that must hold (a boolean scalar or array: all of
+      its elements must be true).
+    msg: the message, with ``{}`` / ``{name}`` fields.
+    *fmt_args: positional values for ``msg``.
+    debug: a debug check: dropped, instead of being an error, when the
+      function is not checkified.
+    **fmt_kwargs: keyword values for ``msg``.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> from brainstate_nnx.transform._checks import check, checkify
+    >>> def f(x):
+    ...   check(x > 0, 'x must be positive, got {}', x)
+    ...   return x * 2
+    >>> err, out = checkify(f)(jnp.array(-1.0))
+    >>> err.get()  # doctest: +ELLIPSIS
+    'x must be positive, got -1.0 (`check` failed)'
+  """
+  _jcfy.check(pred, msg, *fmt_args, debug=debug, **fmt_kwargs)
+
+
+def check_error(error: _jcfy.Error) -> None:
+  """Raises ``error`` (an ``Error`` from :func:`checkify`) into the caller's checks.
+
+  The same as :func:`jax.experimental.checkify.check_error`: inside a
+  function transformed by :func:`checkify`, the failures held by ``error``
+  become failures of that function; eagerly, a failed ``error`` raises.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> from brainstate_nnx.transform._checks import check, check_error, checkify
+    >>> inner = checkify(lambda x: check(x > 0, 'x must be positive'))
+    >>> def outer(x):
+    ...   err, _ = inner(x)
+    ...   check_error(err)   # hand the inner failure on
+    ...   return x
+    >>> err, _ = checkify(outer)(jnp.array(-1.0))
+    >>> err.get()
+    'x must be positive (`check` failed)'
+  """
+  _jcfy.check_error(error)
+
+
+def _outer_value(st):
+  """The value of ``st`` handed to a transform as an input."""
+  # Outside every brainstate_nnx transform, a State read under a raw compiling
+  # JAX transformation would be baked in as a constant: refuse.
+  if not _context.frames() and not st._trace_state.is_valid():
+    _context.check_foreign_read(st)
+  return _context.read_value(st)
+
+
+def _check_assignable(states, values) -> None:
+  """Raises, before anything is assigned, if a write would leak a tracer."""
+  if _context.frames():
+    return
+  for st, v in zip(states, values):
+    if not st._trace_state.is_valid() and _context._has_tracer(v):
+      raise TraceContextError(_context._raw_write_msg(st))
+
+
+def _assign(states, values) -> None:
+  _check_assignable(states, values)
+  for st, v in zip(states, values):
+    _context.write_value(st, v)
+
+
+class _StatefulRun:
+  """``fun`` as a pure function of ``(state values, args, kwargs)``.
+
+  Returns ``(out, values of the written States)``; the written States
+  themselves are left in :attr:`written` after the call.
+  """
+
+  def __init__(self, fun: Callable, states, what: str):
+    self.fun = fun
+    self.states = list(states)
+    self.what = what
+    self.written: list = []
+
+  def __call__(self, values, args, kwargs):
+    frame = CaptureFrame(self, self.states)
+    frame.enter(values)
+    try:
+      guard = ArgWriteGuard(args, kwargs, frame)
+      out = self.fun(*args, **kwargs)
+      guard.check(self.what)
+      states = self.states
+      written = [states[i] for i in frame.written_owned()]
+      written += frame.written_other()
+      new_values = [st._raw_value for st in written]
+    finally:
+      frame.exit()
+    self.written = written
+    return out, new_values
+
+
+def _find_states(fun: Callable, args, kwargs) -> list:
+  # abstract evaluation must trace even when the caller disabled jit
+  with jax.disable_jit(False):
+    touched, _ = probe_states(fun, *args, **kwargs)
+  return touched
+
+
+def checkify(fun: Callable, errors: Any = user_checks) -> Callable:
+  """Collects the run-time checks of a stateful function into an ``Error``.
+
+  A State-aware :func:`jax.experimental.checkify.checkify`. The returned
+  function takes ``fun``'s arguments and returns ``(error, out)``: ``out`` is
+  what ``fun`` returned and ``error`` a
+  :class:`jax.experimental.checkify.Error` holding the first failed check
+  (``error.get()`` is its message or ``None``; ``error.throw()`` raises it).
+  This works inside ``jit``, ``vmap``, ``grad``, loops and branches, because
+  no host callback is involved.
+
+  ``fun`` may read and write States through closures, bound methods and
+  modules: writes are assigned to the States after the call (also when a
+  check failed), reads leave them untouched. Under an enclosing
+  brainstate_nnx transform the States are threaded through it as usual.
+
+  Args:
+    fun: the function to check; it may call :func:`check`.
+    errors: which failures to look for: :data:`user_checks` (default, only
+      :func:`check` calls), :data:`nan_checks`, :data:`div_checks`,
+      :data:`index_checks`, :data:`float_checks` (NaN and division by zero),
+      :data:`automatic_checks` (all but user checks), :data:`all_checks`, or
+      a union of them (``nan_checks | user_checks``).
+
+  Returns:
+    ``checked(*args, **kwargs) -> (error, out)``.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> import brainstate_nnx as brainstate
+    >>> from brainstate_nnx.transform._checks import check, checkify, float_checks
+    >>> acc = brainstate.State(jnp.array(0.0))
+    >>> def step(x):
+    ...   check(x > 0, 'x must be positive, got {x}', x=x)
+    ...   acc.value = acc.value + x
+    ...   return acc.value
+    >>> err, out = checkify(step)(jnp.array(3.0))
+    >>> err.get() is None, float(out), float(acc.value)
+    (True, 3.0, 3.0)
+    >>> err, _ = checkify(step)(jnp.array(-1.0))
+    >>> err.get()
+    'x must be positive, got -1.0 (`check` failed)'
+    >>> err, _ = checkify(lambda x: jnp.log(x), errors=float_checks)(-1.0)
+    >>> err.get()
+    'nan generated by primitive: log.'
+  """
+  if not callable(fun):
+    raise TypeError(f'checkify expects a callable, got {type(fun).__name__}')
+
+  @functools.wraps(fun)
+  def checked(*args, **kwargs):
+    states = _find_states(fun, args, kwargs)
+    run = _StatefulRun(fun, states, 'checkify')
+    values = [_outer_value(st) for st in states]
+    err, (out, new_values) = _jcfy.checkify(run, errors)(values, args, kwargs)
+    _assign(run.written, new_values)
+    return err, out
+
+  return checked
