@@ -251,3 +251,12 @@ def test_state_passed_as_argument_read_only_is_fine():
   s = bs.State(jnp.array(2.0))
   f = bs.transform.jit(lambda st, x: st.value * x)
   assert float(f(s, 3.0)) == 6.0
+
+
+def test_compile_lower_trace():
+  s = bs.State(jnp.ones(2))
+  f = bs.transform.jit(lambda k: s.value * k)
+  compiled = f.compile(jnp.float32(2.0))
+  out = compiled([s.value], jnp.float32(3.0))  # states come first, as input 0
+  np.testing.assert_allclose(out[0], [3.0, 3.0])
+  assert 'mul' in str(f.trace(jnp.float32(1.0)).jaxpr)

@@ -191,6 +191,10 @@ class JittedFunction:
     """``jax.jit(...).lower`` of the stateful function (states as input 0)."""
     return self._ensure_states(args, kwargs).lower()
 
+  def compile(self, *args, **kwargs):
+    """Lowers and compiles for these arguments (``jax.stages.Compiled``)."""
+    return self.lower(*args, **kwargs).compile()
+
   def eval_shape(self, *args, **kwargs):
     """Shapes of the outputs, without running the function."""
     out_info = self._ensure_states(args, kwargs).out_info
