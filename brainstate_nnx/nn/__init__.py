@@ -8,8 +8,9 @@ from ._module import (
   init_all_states,
   reset_all_states,
 )
+from ._collective import vmap_init_all_states
 
 __all__ = [
   'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
-  'reset_all_states',
+  'reset_all_states', 'vmap_init_all_states',
 ]

@@ -21,6 +21,12 @@ from ._checks import (
   nan_checks, div_checks, index_checks, float_checks, automatic_checks,
 )
 from ._debug import debug_nan, debug_nan_if, breakpoint_if
+from ._mapping import (
+  StatefulMapping, vmap2, pmap2, map, vmap_new_states, vmap2_new_states,
+  pmap2_new_states, in_new_state_probe,
+)
+from ._shard_map import shard_map
+from ._unvmap import unvmap
 
 __all__ = [
   'jit', 'JittedFunction', 'GradientTransform', 'grad', 'vector_grad', 'vmap',
@@ -31,4 +37,7 @@ __all__ = [
   'jit_error_if', 'checkify', 'check', 'check_error', 'all_checks',
   'user_checks', 'nan_checks', 'div_checks', 'index_checks', 'float_checks',
   'automatic_checks', 'debug_nan', 'debug_nan_if', 'breakpoint_if',
+  'StatefulMapping', 'vmap2', 'pmap2', 'map', 'vmap_new_states',
+  'vmap2_new_states', 'pmap2_new_states', 'in_new_state_probe', 'shard_map',
+  'unvmap',
 ]
