@@ -57,10 +57,31 @@ def test_state_mapped_on_axis_1():
   # this one is checked by hand.)
   c = bs.ShortTermState(jnp.zeros((2, 3)))
   f = bs.transform.vmap(lambda x: (setattr(c, 'value', c.value + x), c.value.sum())[1],
-                        in_states={1: c})
+                        in_states={1: {'c': c}})
   out = f(jnp.arange(3.0))
   np.testing.assert_allclose(out, [0.0, 2.0, 4.0])
   np.testing.assert_allclose(c.value, np.tile(np.arange(3.0), (2, 1)))
+
+
+def test_int_keyed_dict_of_states_is_a_collection_like_brainstate(bst):
+  def run(lib):
+    a = lib.State(jnp.zeros((3, 2)))
+    b = lib.State(jnp.zeros((3, 2)))
+    def f(x):
+      a.value = a.value + x
+      b.value = b.value + 2 * x
+      return x
+    lib.transform.vmap(f, in_states={0: a, 1: b})(jnp.arange(3.0))
+    return np.asarray(a.value), np.asarray(b.value)
+
+  for m, t in zip(run(bs), run(bst)):
+    np.testing.assert_array_equal(m, t)
+
+
+def test_conflicting_in_out_axes_raise():
+  c = bs.State(jnp.zeros((2, 3)))
+  with pytest.raises(bs.BatchAxisError):
+    bs.transform.vmap(lambda x: x, in_states={0: {'c': c}}, out_states={1: {'c': c}})
 
 
 def test_batched_write_to_broadcast_state_raises():

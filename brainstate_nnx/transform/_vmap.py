@@ -50,9 +50,11 @@ def _axis_groups(spec, what: str) -> Dict[int, list]:
   """``{axis: [states]}`` from BrainState's in_states/out_states forms."""
   if spec is None:
     return {}
-  if isinstance(spec, dict) and spec and all(
+  # ``{axis: {name: State}}`` (int keys, dict values) is the axis form, as in
+  # BrainState; any other mapping or sequence is a collection mapped on 0.
+  if isinstance(spec, dict) and all(
     isinstance(k, int) and not isinstance(k, bool) for k in spec
-  ):
+  ) and all(isinstance(v, dict) for v in spec.values()):
     return {k: _collect_states(v, what) for k, v in spec.items()}
   return {0: _collect_states(spec, what)}
 
@@ -82,6 +84,11 @@ class _VmapFn:
     self.out_axis: dict[int, int] = {id(s): a for s, a in zip(self.in_list, self.in_axes_list)}
     for ax, sts in out_groups.items():
       for st in sts:
+        if self.out_axis.get(id(st), ax) != ax:
+          raise BatchAxisError(
+            f'{_context._describe(st)} is mapped on axis '
+            f'{self.out_axis[id(st)]} in in_states but on axis {ax} in out_states'
+          )
         self.out_axis[id(st)] = ax
     functools.update_wrapper(self, fn, updated=())
 
@@ -170,7 +177,8 @@ def vmap(
 
   Args follow :func:`jax.vmap`; ``in_states`` / ``out_states`` declare States
   (a State, a sequence, a dict of States, or ``{axis: states}``) that are
-  batched on input / written back batched.
+  batched on input / written back batched. The form ``{axis: {name: State}}``
+  (int keys, dict values) maps each group on its own axis.
 
   Example::
 
