@@ -24,6 +24,7 @@ from ._state import (
 from . import util
 from . import random
 from . import nn
+from . import graph
 from . import transform
 from . import optim
 
@@ -31,5 +32,5 @@ __all__ = [
   'BrainStateError', 'TraceContextError', 'BatchAxisError',
   'State', 'ShortTermState', 'LongTermState', 'ParamState', 'HiddenState',
   'BatchState', 'FakeState', 'maybe_state', 'catch_new_states', 'adopt',
-  'util', 'random', 'nn', 'transform', 'optim',
+  'util', 'random', 'nn', 'graph', 'transform', 'optim',
 ]

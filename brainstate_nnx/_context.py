@@ -397,8 +397,8 @@ class ArgWriteGuard:
 class ProbeFrame(Frame):
   """Frame of a dry run: records every State touched, changes nothing.
 
-  Reads are also reported to the enclosing frame (so an enclosing ``jit``
-  threads them); writes are shadowed and undone on exit.
+  Writes are shadowed and undone on exit; :func:`probe_states` reports the
+  touched States to the enclosing frame afterwards.
   """
 
   __slots__ = ('touched', 'wrote')
@@ -410,8 +410,6 @@ class ProbeFrame(Frame):
 
   def unknown_read(self, st) -> None:
     self.touched[id(st)] = st
-    if self.parent is not None:
-      self.parent.on_read(st)
     self._touch(st)
 
   def unknown_write(self, st) -> None:
@@ -442,5 +440,12 @@ def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
 
   jax.eval_shape(run, *args, **kwargs)
   touched = list(frame.touched.values())
+  # Report the reads to the enclosing transform here, outside the abstract
+  # trace (whose own staging must not be mistaken for a raw jax.jit).
+  stack = _CTX.frames
+  if stack:
+    top = stack[-1]
+    for st in touched:
+      top.on_read(st)
   written = [st for st in touched if id(st) in frame.wrote]
   return touched, written

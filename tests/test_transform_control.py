@@ -722,3 +722,15 @@ def test_random_draws_in_loops_and_branches(bst):
     return a, b, c, lib.random.rand(2)
 
   _assert_same(program(bs), program(bst))
+
+
+def test_cond_under_grad_reading_unowned_state():
+  import brainstate_nnx as bsn
+  w = bsn.ParamState(jnp.array([1., 2.]))
+  c = bsn.State(jnp.array(0.5))
+  f = lambda x: bsn.transform.cond(
+    x.sum() > 0, lambda: (w.value * x).sum() + c.value, lambda: 0.0)
+  g = bsn.transform.grad(f, w)(jnp.ones(2))
+  np.testing.assert_allclose(g, [1.0, 1.0])
+  g = bsn.transform.jit(lambda x: bsn.transform.grad(f, w)(x))(jnp.ones(2))
+  np.testing.assert_allclose(g, [1.0, 1.0])

@@ -27,6 +27,14 @@ from ._mapping import (
 )
 from ._shard_map import shard_map
 from ._unvmap import unvmap
+from ._make_jaxpr import StatefulFunction, make_jaxpr
+from ._misc import eval_shape, checkpoint, remat, named_call, named_scope
+from ._ir import (
+  constant_fold, dead_code_elimination, common_subexpression_elimination,
+  copy_propagation, algebraic_simplification, optimize_jaxpr, inline_jit,
+  eqns_to_jaxpr, eqns_to_closed_jaxpr,
+)
+from ._ir_tocode import fn_to_python_code, jaxpr_to_python_code, register_prim_handler
 
 __all__ = [
   'jit', 'JittedFunction', 'GradientTransform', 'grad', 'vector_grad', 'vmap',
@@ -39,5 +47,10 @@ __all__ = [
   'automatic_checks', 'debug_nan', 'debug_nan_if', 'breakpoint_if',
   'StatefulMapping', 'vmap2', 'pmap2', 'map', 'vmap_new_states',
   'vmap2_new_states', 'pmap2_new_states', 'in_new_state_probe', 'shard_map',
-  'unvmap',
+  'unvmap', 'StatefulFunction', 'make_jaxpr', 'eval_shape', 'checkpoint',
+  'remat', 'named_call', 'named_scope', 'constant_fold', 'dead_code_elimination',
+  'common_subexpression_elimination', 'copy_propagation',
+  'algebraic_simplification', 'optimize_jaxpr', 'inline_jit', 'eqns_to_jaxpr',
+  'eqns_to_closed_jaxpr', 'fn_to_python_code', 'jaxpr_to_python_code',
+  'register_prim_handler',
 ]
