@@ -438,7 +438,8 @@ def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
       frame.exit()
     return None
 
-  jax.eval_shape(run, *args, **kwargs)
+  with jax.disable_jit(False):  # the dry run must stay abstract
+    jax.eval_shape(run, *args, **kwargs)
   touched = list(frame.touched.values())
   # Report the reads to the enclosing transform here, outside the abstract
   # trace (whose own staging must not be mistaken for a raw jax.jit).

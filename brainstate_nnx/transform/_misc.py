@@ -34,38 +34,6 @@ __all__ = ['eval_shape', 'checkpoint', 'remat', 'named_call', 'named_scope']
 # eval_shape
 # --------------------------------------------------------------------------
 
-class _Probe(ProbeFrame):
-  """A :class:`ProbeFrame` that does not pass reads on to enclosing frames.
-
-  The caller reads (``read_value``) and writes (``write_value``) every State
-  found right after the probe, outside its abstract trace, which is where
-  enclosing transforms must hear about them.
-  """
-
-  __slots__ = ()
-
-  def unknown_read(self, st) -> None:
-    self.touched[id(st)] = st
-    self._touch(st)
-
-
-def _probe(fn: Callable, *args, **kwargs) -> tuple[list, list]:
-  """``(touched, written)`` States of ``fn(*args, **kwargs)``, traced abstractly."""
-  frame = _Probe(None)
-
-  def run(*a, **k):
-    frame.enter(())
-    try:
-      fn(*a, **k)
-    finally:
-      frame.exit()
-
-  with jax.disable_jit(False):
-    jax.eval_shape(run, *args, **kwargs)
-  touched = list(frame.touched.values())
-  return touched, [st for st in touched if id(st) in frame.wrote]
-
-
 def _is_graph_node(x) -> bool:
   return isinstance(x, (nnx.Variable, nnx.Pytree))
 
@@ -122,7 +90,7 @@ def eval_shape(f: Callable, *args: Any, return_state_shapes: bool = False, **kwa
   leaves, treedef = jax.tree.flatten((args, kwargs), is_leaf=_is_graph_node)
   dyn_pos = [i for i, x in enumerate(leaves) if not _is_graph_node(x)]
   static = {i: x for i, x in enumerate(leaves) if _is_graph_node(x)}
-  frame = _Probe(None)
+  frame = ProbeFrame(None)
   box: dict = {}
 
   def run(*dyn_leaves):
@@ -189,7 +157,7 @@ class _Remat:
         full = [static[i] if i in static else next(it) for i in range(n)]
         return self.fun(*full, **kw)
 
-      touched, written = _probe(run, *dyn, **kwargs)
+      touched, written = _context.probe_states(run, *dyn, **kwargs)
       wrote = {id(s) for s in written}
       plan = (tuple(touched), tuple(id(s) in wrote for s in touched))
       if key is not None:
