@@ -28,6 +28,10 @@ from .. import _context
 from .._context import DiscoverFrame, Rediscover
 from jax.extend.core import get_opaque_trace_state as _opaque_trace
 
+def _raw_value(st):
+  return st._raw_value
+
+
 # The trace JAX runs under outside any transformation; a call that sees
 # another one takes the checked slow path.
 _EVAL_TRACE = _opaque_trace()
@@ -109,6 +113,7 @@ class JittedFunction:
   def __call__(self, *args, **kwargs):
     if _context._CTX.frames or _opaque_trace() != _EVAL_TRACE:
       return self._call_slow(*args, **kwargs)
+    # The discovery loop of _with_discovery, inlined: this is the hot path.
     states = self.states
     while True:
       values = [st._raw_value for st in states]
@@ -131,16 +136,8 @@ class JittedFunction:
     # the threaded States are reported to it, so it threads them too), or a
     # raw JAX transformation is active around this call.
     nested = bool(_context._CTX.frames)
-    read, write = _context.read_value, _context.write_value
-    while True:
-      values = [read(st) for st in self.states]
-      try:
-        out, updates = self._jitted(values, *args, **kwargs)
-        break
-      except Rediscover as e:
-        if e.owner is not self:
-          raise
-        self._add_states(e.states)
+    out, updates = self._with_discovery(
+      lambda values: self._jitted(values, *args, **kwargs), _context.read_value)
     if not nested and self.states and _context._staging():
       raise _context.TraceContextError(
         f'{self!r} uses {len(self.states)} State(s) but was called inside a '
@@ -150,8 +147,18 @@ class JittedFunction:
         'brainstate_nnx transform) for the outer transformation.'
       )
     for i, v in updates.items():
-      write(self.states[i], v)
+      _context.write_value(self.states[i], v)
     return out
+
+  def _with_discovery(self, call, read):
+    """``call(values of the States)``, adding the States it finds until none is new."""
+    while True:
+      try:
+        return call([read(st) for st in self.states])
+      except Rediscover as e:
+        if e.owner is not self:
+          raise
+        self._add_states(e.states)
 
   # -- descriptor: @jit on a method ----------------------------------------
   def __get__(self, obj, objtype=None):
@@ -170,18 +177,10 @@ class JittedFunction:
     return bound
 
   # -- introspection -------------------------------------------------------
-  def _values(self):
-    return [st._raw_value for st in self.states]
-
   def _ensure_states(self, args, kwargs):
     """Runs discovery without executing the compiled program."""
-    while True:
-      try:
-        return self._jitted.trace(self._values(), *args, **kwargs)
-      except Rediscover as e:
-        if e.owner is not self:
-          raise
-        self._add_states(e.states)
+    return self._with_discovery(
+      lambda values: self._jitted.trace(values, *args, **kwargs), _raw_value)
 
   def trace(self, *args, **kwargs):
     """``jax.jit(...).trace`` of the stateful function (states as input 0)."""
