@@ -23,6 +23,10 @@ NOTEBOOKS = [
   '11_autodiff.ipynb',
   '12_vectorization.ipynb',
   '13_control_flow.ipynb',
+  '14_advanced_batching.ipynb',
+  '15_error_handling_and_checks.ipynb',
+  '16_debugging.ipynb',
+  '17_ir_optimisation.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'
