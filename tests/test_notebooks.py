@@ -34,6 +34,10 @@ def _text(nb):
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path):
   nb = _run(path)
+  if path.name.startswith('03_'):
+    text = _text(nb)
+    assert "same test accuracy: True" in text
+    assert "'brainstate': 0.98222" in text
   if path.name.startswith('00_'):
     text = _text(nb)
     for figure in [
