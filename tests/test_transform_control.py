@@ -734,3 +734,319 @@ def test_cond_under_grad_reading_unowned_state():
   np.testing.assert_allclose(g, [1.0, 1.0])
   g = bsn.transform.jit(lambda x: bsn.transform.grad(f, w)(x))(jnp.ones(2))
   np.testing.assert_allclose(g, [1.0, 1.0])
+
+
+# --------------------------------------------------------------------------
+# nested control flow: the dry-run shortcut
+# --------------------------------------------------------------------------
+#
+# A control-flow transform called inside the abstract dry run of an enclosing
+# one (the innermost frame is a ProbeFrame) runs its function(s) once
+# directly instead of probing them and tracing them again in a JAX
+# primitive. The innermost body of k nested loops is then traced k + 1 times
+# (2 ** k before), twice that under jit's first call (which traces twice).
+
+
+def _full_path_only(monkeypatch):
+  """Disables the shortcut: every nested call probes and builds its primitive."""
+  monkeypatch.setattr(_conditions, '_in_dry_run', lambda: False)
+  monkeypatch.setattr(_loops, '_in_dry_run', lambda: False)
+
+
+def _count_nested_for_loops(T, depth, jit):
+  V = bs.HiddenState(jnp.zeros(3))
+  count = [0]
+
+  def leaf(i):
+    count[0] += 1
+    V.value = jnp.tanh(V.value + i)
+    return V.value.sum()
+
+  body = leaf
+  for _ in range(depth - 1):
+    body = (lambda inner: lambda i: T.for_loop(inner, jnp.arange(3.0) + i).sum())(body)
+  run = lambda: T.for_loop(body, jnp.arange(3.0))
+  out = T.jit(run)() if jit else run()
+  return count[0], out, V.value
+
+
+@pytest.mark.parametrize('jit', [False, True])
+def test_nested_for_loop_trace_count(T, monkeypatch, jit):
+  new = {d: _count_nested_for_loops(T, d, jit) for d in (1, 2, 3)}
+  with monkeypatch.context() as m:
+    _full_path_only(m)
+    old = {d: _count_nested_for_loops(T, d, jit) for d in (1, 2, 3)}
+  factor = 2 if jit else 1
+  assert [new[d][0] for d in (1, 2, 3)] == [factor * (d + 1) for d in (1, 2, 3)]
+  assert [old[d][0] for d in (1, 2, 3)] == [factor * 2 ** d for d in (1, 2, 3)]
+  assert new[1][0] == old[1][0]
+  assert all(new[d][0] < old[d][0] for d in (2, 3))
+  for d in (1, 2, 3):
+    _assert_same(new[d][1:], old[d][1:])
+
+
+def test_nested_mixed_control_flow_trace_count(T, monkeypatch):
+  def program():
+    n = {'t': 0, 'f': 0, 'body': 0}
+    s = bs.State(jnp.array(0.0))
+
+    def t():
+      n['t'] += 1
+      s.value = s.value + 1.0
+
+    def f():
+      n['f'] += 1
+
+    def wbody(v):
+      n['body'] += 1
+      T.cond(v > 2.0, t, f)
+      return v * 2.0
+
+    out = T.for_loop(lambda x: T.while_loop(lambda v: v < 10.0, wbody, x + 1.0),
+                     jnp.arange(3.0))
+    return n, out, s.value
+
+  new = program()
+  with monkeypatch.context() as m:
+    _full_path_only(m)
+    old = program()
+  # cond in while_loop in for_loop: each function 4 times instead of 8
+  assert new[0] == {'t': 4, 'f': 4, 'body': 3}
+  assert old[0] == {'t': 8, 'f': 8, 'body': 4}
+  _assert_same(new[1:], old[1:])
+
+
+def _nested_program(lib):
+  T = lib.T
+  V = lib.HiddenState(jnp.zeros(3))
+  n = lib.State(jnp.array(0))
+  flag = lib.State(jnp.array(0.0))
+  acc = lib.State(jnp.array(0.0))
+
+  def leaf(i):
+    V.value = jnp.tanh(V.value * 0.9 + i)
+    return V.value.sum()
+
+  def mid(i):
+    s = T.for_loop(leaf, jnp.arange(3.0) + i)
+    # a State written in only one branch (the true one) of a nested cond
+    T.cond(s.sum() > 2.0, lambda: setattr(flag, 'value', flag.value + 1.0), lambda: None)
+    return s.sum()
+
+  def outer(i):
+    return T.for_loop(mid, jnp.arange(2.0) * i - 1.0)
+
+  res = [T.for_loop(outer, jnp.arange(3.0)),
+         T.jit(lambda xs: T.for_loop(outer, xs))(jnp.arange(3.0) * 0.5),
+         V.value, flag.value]
+
+  # a while_loop inside a scan
+  def sc(c, x):
+    def wbody(v):
+      n.value += 1
+      return v * 2.0
+
+    v = T.while_loop(lambda v: v < 10.0, wbody, c + x)
+    acc.value = acc.value + v
+    return c + 1.0, v
+
+  res += [T.scan(sc, 1.0, jnp.arange(4.0)),
+          T.jit(lambda: T.scan(sc, 0.5, jnp.arange(3.0)))(), n.value, acc.value]
+
+  # a switch and a bounded while loop inside a checkpointed loop inside a for_loop
+  def inner(x):
+    def grow(v):
+      acc.value = acc.value + 1.0
+      return v + 3.0
+
+    v = T.bounded_while_loop(lambda v: v < 7.0, grow, x, max_steps=4, base=2)
+    idx = (v > 8.0).astype(jnp.int32) + (v > 9.0).astype(jnp.int32)
+    return T.switch(idx, [lambda: v, lambda: -v, lambda: setattr(n, 'value', n.value + 1) or v],)
+
+  res += [T.for_loop(lambda r: T.checkpointed_for_loop(inner, r, base=2), jnp.arange(6.0).reshape(2, 3)),
+          acc.value, n.value]
+  return res
+
+
+def test_nested_control_flow_results(libs):
+  _differential(libs, _nested_program)
+
+
+def test_nested_control_flow_same_as_full_path(monkeypatch):
+  api = _api(bs)
+  new = _nested_program(api)
+  with monkeypatch.context() as m:
+    _full_path_only(m)
+    old = _nested_program(api)
+  _assert_same(new, old)
+
+
+def _grad_nested_program(lib):
+  T = lib.T
+  w = lib.ParamState(jnp.array([0.5, -0.3]))
+  h = lib.HiddenState(jnp.zeros(2))
+  xs = jnp.linspace(-1.0, 1.0, 12).reshape(2, 3, 2)
+
+  def loss():
+    h.value = jnp.zeros(2)
+
+    def inner(x):
+      h.value = jnp.tanh(h.value * w.value + x)
+      return T.cond(h.value.sum() > 0, lambda: h.value.sum() * w.value[0],
+                    lambda: h.value.sum())
+
+    def outer(row):
+      return T.for_loop(inner, row).sum()
+
+    return T.for_loop(outer, xs).sum()
+
+  def closs():
+    def outer(row):
+      return T.checkpointed_for_loop(lambda x: (w.value * x).sum(), row, base=2).sum()
+
+    return T.for_loop(outer, xs).sum()
+
+  return (T.grad(loss, w)(), T.jit(T.grad(loss, w))(), h.value,
+          T.grad(closs, w)(), T.jit(T.grad(closs, w))())
+
+
+def test_grad_through_nested_loops(libs):
+  _differential(libs, _grad_nested_program)
+
+
+def test_grad_through_nested_loops_same_as_full_path(monkeypatch):
+  api = _api(bs)
+  new = _grad_nested_program(api)
+  with monkeypatch.context() as m:
+    _full_path_only(m)
+    old = _grad_nested_program(api)
+  _assert_same(new, old)
+
+
+def _avals(tree):
+  return jax.tree.map(lambda x: str(jax.typeof(x)), tree)
+
+
+def _weak_strong_cases():
+  """``(name, make)``; ``make()`` -> (call, States) mixing weak and strong types."""
+  weak, strong = (lambda: 1.0), (lambda: jnp.float32(1.0))
+  cases = []
+
+  def loops(init_weak, body_weak):
+    def make():
+      T = _api(bs).T
+      a = bs.State(1.0)
+      b = bs.State(jnp.zeros(2))
+      inc = (lambda: 1.0) if body_weak else (lambda: jnp.float32(1.0))
+
+      def f(c, x):
+        a.value = a.value + inc()
+        b.value = b.value * 2
+        return c * 2.0 + inc(), (c, 1.0, jnp.int32(1), x)
+
+      def body(v):
+        a.value = a.value + inc()
+        return v * 2.0 + inc()
+
+      init = (weak if init_weak else strong)()
+      calls = lambda: (
+        T.scan(f, init, np.arange(3)),
+        T.checkpointed_scan(f, init, jnp.arange(3.0), base=2),
+        T.for_loop(lambda x: f(init, x)[1], jnp.arange(3.0)),
+        T.checkpointed_for_loop(lambda x: f(init, x)[1], jnp.arange(3.0), base=2),
+        T.while_loop(lambda v: v < 5.0, body, init),
+        T.bounded_while_loop(lambda v: v < 5.0, body, init, max_steps=5, base=2),
+      )
+      return calls, [a, b]
+
+    return make
+
+  for iw in (False, True):
+    for bw in (False, True):
+      cases.append((f'loops-init{"weak" if iw else "strong"}-body{"weak" if bw else "strong"}',
+                    loops(iw, bw)))
+
+  def branches():
+    T = _api(bs).T
+    a, b, c = bs.State(1.0), bs.State(2.0), bs.State(jnp.ones(2))
+
+    def b0(x):
+      b.value = b.value * jnp.float32(2.0)
+      return x * 2.0, 1.0
+
+    def b1(x):
+      a.value = a.value + jnp.float32(1.0)
+      c.value = c.value + 1
+      return x + jnp.float32(1.0), jnp.float32(2.0)
+
+    def b2(x):
+      return x, 3.0
+
+    def calls():
+      p = jnp.zeros(()) > 0
+      return (T.cond(p, b1, b0, 3.0), T.switch(p.astype(jnp.int32), [b0, b1, b2], 3.0),
+              T.ifelse([p, ~p], [lambda: 1.0, lambda: b1(jnp.float32(0.0))[0]]))
+
+    return calls, [a, b, c]
+
+  cases.append(('branches', branches))
+  return cases
+
+
+@pytest.mark.parametrize('name,make', _weak_strong_cases(), ids=lambda x: x if isinstance(x, str) else '')
+@pytest.mark.parametrize('created_inside', [False, True])
+def test_dry_run_gives_the_primitives_abstract_values(name, make, created_inside):
+  """Outputs and State values after a call: same shapes, dtypes and weak types."""
+  from brainstate_nnx import _context
+
+  box = {}
+
+  def program(key, made):
+    calls, states = made or make()
+    out = calls()
+    box[key] = (_avals(out), _avals([st._raw_value for st in states]))
+
+  made = None if created_inside else make()
+  _context.probe_states(lambda: program('dry', made))  # the shortcut
+  made = None if created_inside else make()
+  bs.transform.jit(lambda: program('full', made))()  # probe + primitive
+  assert box['dry'] == box['full']
+
+
+def test_nested_calls_in_dry_runs(T):
+  a = bs.State(jnp.zeros(2), name='a')
+  b = bs.State(jnp.array(1.0), name='b')
+  c = bs.State(jnp.array(3.0), name='c')
+
+  def step(x):
+    def body(v):
+      a.value = a.value + v
+      return v * 2.0
+
+    v = T.while_loop(lambda v: v.sum() < c.value, body, x)
+    T.cond(v.sum() > 0, lambda: setattr(b, 'value', b.value + 1.0), lambda: None)
+    return jnp.outer(v, a.value)
+
+  run = lambda x: T.for_loop(step, x)
+  found = bs.transform.StateFinder(run, usage='both', return_type='list')(jnp.ones((4, 2)))
+  assert [id(s) for s in found['read']] == [id(c)]
+  assert sorted(id(s) for s in found['write']) == sorted([id(a), id(b)])
+  shapes, out = bs.transform.eval_shape(run, jnp.ones((4, 2)), return_state_shapes=True)
+  assert out.shape == (4, 2, 2) and out.dtype == jnp.float32
+  assert shapes[a].shape == (2,) and shapes[b].shape == ()
+  assert not np.any(np.asarray(a.value)) and float(b.value) == 1.0
+
+  # a cond_fun that writes is still rejected inside an enclosing loop
+  def bad_cond(v):
+    b.value = b.value + 1.0
+    return v < 3.0
+
+  with pytest.raises(ValueError, match='must not write'):
+    T.for_loop(lambda x: T.while_loop(bad_cond, lambda v: v + 1.0, x), jnp.arange(3.0))
+  with pytest.raises(ValueError, match='must not write'):
+    T.scan(lambda cr, x: (cr, T.bounded_while_loop(bad_cond, lambda v: v + 1.0, x, max_steps=3)),
+           0.0, jnp.arange(3.0))
+  assert float(b.value) == 1.0
+  # branch outputs are still checked
+  with pytest.raises(TypeError, match='true_fun'):
+    T.for_loop(lambda x: T.cond(x > 0, lambda: {'a': x}, lambda: [x]), jnp.arange(3.0))

@@ -10,6 +10,14 @@ keeps its old value when that branch is taken. States that are only read are
 swapped in as they are (an enclosing transform threads them). After the
 primitive returns, the selected values are assigned to the States.
 
+Called inside the abstract dry run of an enclosing transform (the innermost
+frame is a :class:`~brainstate_nnx._context.ProbeFrame`), a control-flow
+call neither probes nor builds a primitive: it runs its function(s) once
+directly, so the enclosing probe records every State they touch, and returns
+abstract outputs of the right structure, shapes and dtypes (see
+:func:`_in_dry_run`). Without this shortcut the innermost body of ``k``
+nested control-flow calls would be traced ``2 ** k`` times.
+
 The machinery shared with the loops (:mod:`._loops`) lives here too:
 :class:`_StatePlan` decides which States a control-flow call carries and runs
 a user function with their values swapped in.
@@ -61,6 +69,122 @@ def _probe(fn: Callable, *args) -> tuple[list, list, Any]:
 
 def _is_tracer(x) -> bool:
   return isinstance(x, jax.core.Tracer)
+
+
+# --------------------------------------------------------------------------
+# the dry-run shortcut (also used by _loops.py)
+# --------------------------------------------------------------------------
+
+def _in_dry_run() -> bool:
+  """Whether the call runs inside the abstract dry run of an enclosing transform.
+
+  True when the innermost frame is a :class:`~brainstate_nnx._context.ProbeFrame`
+  whose trace is the current JAX trace and that trace stages out (the
+  dry run of :func:`~brainstate_nnx._context.probe_states`, ``eval_shape``
+  ...). There only the States touched and the abstract outputs matter, so a
+  control-flow transform runs its function(s) once directly instead of
+  probing them and tracing them again inside a JAX primitive. Under a raw
+  JAX transformation nested in the dry run, or in a probe that runs on
+  concrete values, the full path is taken.
+  """
+  stack = _context.frames()
+  if not stack:
+    return False
+  top = stack[-1]
+  return (isinstance(top, _context.ProbeFrame) and top.trace_state.is_valid()
+          and _context._staging())
+
+
+_ARRAY_LIKE = (jax.Array, np.ndarray, np.generic, bool, int, float, complex)
+
+
+def _is_variable(x) -> bool:
+  from flax import nnx
+
+  return isinstance(x, nnx.Variable)
+
+
+def _abstract(tree):
+  """``tree`` with its array leaves turned into tracers of the current trace.
+
+  Inside the dry run, the values a JAX primitive would hand to (or return
+  from) the user function are tracers with the same abstract values (shape,
+  dtype, weak type); an ``optimization_barrier`` makes concrete leaves
+  (Python scalars, constant arrays) tracers too, so Python code behaves as it
+  does under the primitive. Tracers, States and other leaves are kept.
+  """
+  leaves, treedef = jax.tree.flatten(tree, is_leaf=_is_variable)
+  idx = [i for i, x in enumerate(leaves)
+         if isinstance(x, _ARRAY_LIKE) and not _is_tracer(x)]
+  if idx:
+    new = jax.lax.optimization_barrier([leaves[i] for i in idx])
+    for i, v in zip(idx, new):
+      leaves[i] = v
+  return treedef.unflatten(leaves)
+
+
+def _run_logging_writes(frame, fn: Callable, args: tuple):
+  """``(fn(*args), States written)`` in the dry run of ``frame``."""
+  before = frame.wrote
+  frame.wrote = {}
+  try:
+    out = fn(*args)
+    wrote = list(frame.wrote.values())
+  finally:
+    before.update(frame.wrote)
+    frame.wrote = before
+  return out, wrote
+
+
+def _dry_calls(what: str, calls: Sequence[tuple], keep: int | None) -> list:
+  """Runs ``fn(*args)`` for each ``(name, fn, args, may_write)`` in the dry run.
+
+  Like the functions of one JAX primitive, each call sees the State values
+  from before the first one. Afterwards a State written by a call holds the
+  value written by ``calls[keep]``, or (for ``keep=None``, or a State that
+  call does not write) its abstract value from before, which is what the
+  primitive returns for it. Raises like the full path when a call with
+  ``may_write=False`` writes a State. Returns the outputs.
+  """
+  frame = _context.frames()[-1]
+  # the States the dry run has met so far (also those created in it) and
+  # their current values: a write to one of them replaces the value object
+  pre = {}
+  for known in (frame.touched, frame.local):
+    for i, st in known.items():
+      pre[i] = (st, st._raw_value)
+
+  def value_before(st):
+    i = id(st)
+    # a State first met in the call: its value when the dry run met it
+    return pre[i][1] if i in pre else frame.saved[i][1]
+
+  setattr_ = object.__setattr__
+  outs, written, kept = [], {}, {}
+  for k, (name, fn, args, may_write) in enumerate(calls):
+    out, logged = _run_logging_writes(frame, fn, args)
+    wrote = {id(st): st for st in logged}
+    for i, (st, v) in pre.items():
+      if st._raw_value is not v:
+        wrote.setdefault(i, st)
+    wrote = list(wrote.values())
+    if wrote and not may_write:
+      raise ValueError(
+        f'{what}: {name} must not write States, but it writes '
+        + ', '.join(_context._describe(s) for s in wrote) + '.'
+      )
+    outs.append(out)
+    for st in wrote:
+      written.setdefault(id(st), st)
+      if k == keep:
+        kept[id(st)] = st._raw_value
+      setattr_(st, '_raw_value', value_before(st))
+  restored = [st for i, st in written.items() if i not in kept]
+  for st, v in zip(restored, _abstract([st._raw_value for st in restored])):
+    setattr_(st, '_raw_value', v)
+  for i, v in kept.items():
+    setattr_(written[i], '_raw_value', v)
+  return outs
 
 
 def _func_name(fn) -> str:
@@ -223,6 +347,14 @@ def _run_branches(what: str, select: Callable, branches: Sequence[Callable],
   """Builds the stateful branches and calls ``select(branch_fns, *ops)``."""
   if names is None:
     names = [f'branch {k} ({_func_name(b)})' for k, b in enumerate(branches)]
+  if _in_dry_run():
+    # every branch runs (a State may be written by one branch only); the
+    # primitive's outputs have the abstract values of branch 0's outputs
+    operands = _abstract(operands)
+    outs = _dry_calls(what, [(n, b, operands, True) for n, b in zip(names, branches)],
+                      keep=0)
+    _check_same_outputs(what, names, [jax.tree.map(_out_struct, o) for o in outs])
+    return _abstract(outs[0])
   probes = [_probe(b, *operands) for b in branches]
   _check_same_outputs(what, names, [p[2] for p in probes])
   plan = _StatePlan(what, [p[:2] for p in probes])

@@ -13,6 +13,11 @@ run a loop of at most ``base ** k`` steps as ``k`` nested levels of
 the innermost, so that they are reverse-mode differentiable with memory that
 grows with ``base * k`` rather than with the number of steps, and stop
 doing work once the loop is finished.
+
+Inside the abstract dry run of an enclosing transform, a loop runs its
+function(s) once, directly, and returns abstract results (see
+:func:`._conditions._in_dry_run`), so nested loops are traced a number of
+times that grows linearly, not exponentially, with the nesting depth.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _context
-from ._conditions import _StatePlan, _func_name, _probe
+from ._conditions import (
+  _StatePlan, _abstract, _dry_calls, _func_name, _in_dry_run, _out_struct,
+  _probe,
+)
 from ._progress_bar import ProgressBar
 
 __all__ = [
@@ -143,6 +151,37 @@ def _scan_step(what: str, f: Callable, runner):
   return step
 
 
+def _dry_slices(xs_flat: list, xs_tree):
+  """Abstract values of one slice of ``xs`` (for the dry run)."""
+  return xs_tree.unflatten(
+    [jax.lax.full_like(a, 0, shape=jnp.shape(a)[1:]) for a in xs_flat]
+  )
+
+
+def _dry_scan_step(what, f, init, xs_flat, xs_tree, keep_writes: bool = True):
+  """``(new_carry, y)`` of one step of ``f`` run directly in the dry run.
+
+  With ``keep_writes=False`` the States written keep their abstract values
+  from before the loop (as the checkpointed loops return them).
+  """
+  step = _scan_step(what, f, None)
+  args = (0, _abstract(init), _dry_slices(xs_flat, xs_tree))
+  if keep_writes:
+    return step(*args)
+  return _dry_calls(what, [('f', step, args, True)], keep=None)[0]
+
+
+def _dry_while(what, cond_fun, body_fun, init_val, keep_writes: bool = True):
+  """Runs ``cond_fun`` and ``body_fun`` once on ``init_val`` in the dry run.
+
+  Returns the output of ``body_fun``; ``keep_writes`` as in
+  :func:`_dry_scan_step`.
+  """
+  val = _abstract(init_val)
+  calls = [('cond_fun', cond_fun, (val,), False), ('body_fun', body_fun, (val,), True)]
+  return _dry_calls(what, calls, keep=1 if keep_writes else None)[1]
+
+
 def _for_body(f: Callable):
   def body(carry, x):
     return carry, f(*x)
@@ -207,6 +246,12 @@ def _scan(what, f, init, xs, length, reverse, unroll, pbar):
   xs_flat, xs_tree = jax.tree.flatten(xs)
   length = _loop_length(what, xs_flat, length)
   runner = _progress_runner(pbar, length)
+  if _in_dry_run():
+    # lax.scan returns the carry with the body's output types and the ys
+    # stacked along a new leading axis
+    carry, y = _dry_scan_step(what, f, init, xs_flat, xs_tree)
+    ys = jax.tree.map(lambda v: jnp.broadcast_to(v, (length,) + jnp.shape(v)), y)
+    return _abstract(carry), ys
   step = _scan_step(what, f, runner)
 
   if jax.config.jax_disable_jit:
@@ -345,6 +390,13 @@ def _checkpointed_scan(what, f, init, xs, length, base, pbar):
     )
   _check_base(base)
   runner = _progress_runner(pbar, length)
+  if _in_dry_run():
+    # the carry and the States keep their types from before the loop (see
+    # _nested_loop), the ys go to zero-initialised buffers
+    _, y = _dry_scan_step(what, f, init, xs_flat, xs_tree, keep_writes=False)
+    ys = jax.tree.map(lambda s: jnp.zeros((length,) + s.shape, s.dtype),
+                      jax.tree.map(_out_struct, y))
+    return _abstract(init), ys
   step = _scan_step(what, f, runner)
 
   x_struct = xs_tree.unflatten([_slice_struct(a) for a in xs_flat])
@@ -457,6 +509,9 @@ def while_loop(cond_fun: Callable[[T], Any], body_fun: Callable[[T], T], init_va
   """
   if not (callable(cond_fun) and callable(body_fun)):
     raise TypeError('while_loop: cond_fun and body_fun must be callable.')
+  if _in_dry_run():
+    # lax.while_loop returns the carry with the body's output types
+    return _abstract(_dry_while('while_loop', cond_fun, body_fun, init_val))
   if jax.config.jax_disable_jit:
     try:
       val = init_val
@@ -528,6 +583,10 @@ def bounded_while_loop(
   init_val = jax.tree.map(jnp.asarray, init_val)
   if max_steps == 0:
     return init_val
+  if _in_dry_run():
+    # the carry and the States keep their types from before (see _nested_loop)
+    _dry_while('bounded_while_loop', cond_fun, body_fun, init_val, keep_writes=False)
+    return _abstract(init_val)
 
   plan = _while_plan('bounded_while_loop', cond_fun, body_fun, init_val)
   c_name, b_name = _func_name(cond_fun), _func_name(body_fun)
