@@ -23,7 +23,7 @@ import jax
 from flax import nnx
 
 from .._state import State
-from ..nn import _module
+from .._walk import graph_items as _graph_items, split_items as _split_items
 from ..util import FlattedDict, NestedDict
 from ..util.filter import Filter, to_predicate
 
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 _MAX_INT = 2 ** 63 - 1
-_INTERNAL = '_pytree__'
 
 
 # --------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def states(node: Any, *filters: Filter, allowed_hierarchy: Tuple[int, int] = (0,
     ([('w',)], [('h',)])
   """
   items = ((p, v) for p, v in iter_leaf(node, allowed_hierarchy) if isinstance(v, State))
-  return _module._split(list(items), filters)
+  return _split_items(list(items), filters)
 
 
 def nodes(node: Any, *filters: Filter, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
@@ -212,7 +211,7 @@ def nodes(node: Any, *filters: Filter, allowed_hierarchy: Tuple[int, int] = (0, 
     >>> list(nodes(Net()))
     [('leaf',), ()]
   """
-  return _module._split(list(iter_node(node, allowed_hierarchy)), filters)
+  return _split_items(list(iter_node(node, allowed_hierarchy)), filters)
 
 
 def graphdef(node: Any):
@@ -336,48 +335,6 @@ def _delete(root, path) -> None:
 # --------------------------------------------------------------------------
 # iteration
 # --------------------------------------------------------------------------
-
-def _is_graph_node(x) -> bool:
-  return isinstance(x, nnx.Pytree)
-
-
-def _graph_items(node, allowed_hierarchy, want: str):
-  """Depth-first walk of the graph, nnx's order (attributes sorted by name).
-
-  Yields ``(path, leaf)`` (``want='leaf'``, in visiting order) or
-  ``(path, module)`` (``want='node'``, children before parents). The depth
-  grows by one when entering a Module; nothing deeper than ``hi`` is visited,
-  so a State shared with a deeper Module is found through its shallow path.
-  Containers are visited once; a State is yielded once (first path).
-  """
-  lo, hi = allowed_hierarchy
-  visited: set = set()
-
-  def walk(x, path, level):
-    if level > hi:
-      return
-    if _is_variable(x):
-      if want == 'leaf' and level >= lo and id(x) not in visited:
-        visited.add(id(x))
-        yield path, x
-      return
-    impl = nnx.graphlib.get_node_impl(x) if nnx.graphlib.is_node(x) else None
-    if impl is None:
-      if want == 'leaf' and level >= lo:
-        yield path, x
-      return
-    if id(x) in visited:
-      return
-    visited.add(id(x))
-    for key, child in impl.node_dict(x).items():
-      if isinstance(key, str) and key.startswith(_INTERNAL):
-        continue
-      yield from walk(child, (*path, key), level + 1 if _is_graph_node(child) else level)
-    if want == 'node' and _is_graph_node(x) and level >= lo:
-      yield path, x
-
-  yield from walk(node, (), 0)
-
 
 def iter_leaf(node: Any, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)
               ) -> Iterator[Tuple[Tuple, Any]]:

@@ -23,65 +23,26 @@ from flax import nnx
 
 from .. import _context
 from .._state import State, adopt
-from ..util import FlattedDict
+from .._walk import MAX_INT as _MAX_INT, graph_items, split_items
 from ..util.filter import to_predicate
 
 __all__ = ['Module', 'states', 'nodes', 'init_all_states', 'reset_all_states',
            'call_all_fns']
 
-_MAX_INT = 2 ** 63 - 1
-
-
-def _walk(node, allowed_hierarchy=(0, _MAX_INT)):
-  """``(states, modules)``: path-keyed, shared objects once, like BrainState.
-
-  States come in pre-order, modules in post-order (children before parents).
-  The hierarchy of a State is the number of Modules between it and ``node``.
-  """
-  lo, hi = allowed_hierarchy
-  module_paths: dict[tuple, Any] = {}
-  found_states = []
-  found_modules = []
-  for path, value in nnx.graphlib.iter_graph(node, graph=True):
-    if isinstance(value, State):
-      found_states.append((path, value))
-    elif isinstance(value, nnx.Module):
-      module_paths[path] = value
-      found_modules.append((path, value))
-
-  def depth(path, include_last):
-    n = len(path) if include_last else len(path) - 1
-    return sum(1 for k in range(1, n + 1) if path[:k] in module_paths)
-
-  states_ = [(p, s) for p, s in found_states if lo <= depth(p, False) <= hi]
-  modules_ = [(p, m) for p, m in found_modules if lo <= depth(p, True) <= hi]
-  return states_, modules_
-
-
-def _split(items, filters):
-  num = len(filters)
-  filters = (*filters, ...) if num else (...,)
-  preds = [to_predicate(f) for f in filters]
-  groups = tuple([] for _ in preds)
-  for path, value in items:
-    for i, pred in enumerate(preds):
-      if pred(path, value):
-        groups[i].append((path, value))
-        break
-  maps = tuple(FlattedDict(g) for g in groups)
-  return maps[0] if num < 2 else maps[:num]
 
 
 def states(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
   """Path-keyed States of ``node`` (one mapping per filter when several)."""
-  st, _ = _walk(node, allowed_hierarchy)
-  return _split(st, filters)
+  items = [(p, v) for p, v in graph_items(node, allowed_hierarchy, 'leaf')
+           if isinstance(v, State)]
+  return split_items(items, filters)
 
 
 def nodes(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
   """Path-keyed Modules of ``node``, children before parents, ``()`` last."""
-  _, mods = _walk(node, allowed_hierarchy)
-  return _split(mods, filters)
+  items = [(p, v) for p, v in graph_items(node, allowed_hierarchy, 'node')
+           if isinstance(v, nnx.Module)]
+  return split_items(items, filters)
 
 
 def call_all_fns(target, fn_name: str, args=(), kwargs=None,
