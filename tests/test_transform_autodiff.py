@@ -7,7 +7,6 @@ against plain ``jax.jacrev`` / ``jacfwd`` / ``hessian`` / ``vjp`` / ``jvp`` of
 the equivalent pure function.
 """
 
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -15,22 +14,13 @@ import numpy as np
 import pytest
 
 import brainstate_nnx as bs
-from brainstate_nnx.transform import _autodiff as ad
-from brainstate_nnx.transform._find_state import StateFinder
+from brainstate_nnx.transform import StateFinder
 
 
 @pytest.fixture
 def mine():
-  """brainstate_nnx with the new transforms under ``transform``."""
-  t = SimpleNamespace(
-    jacrev=ad.jacrev, jacfwd=ad.jacfwd, jacobian=ad.jacobian,
-    hessian=ad.hessian, fwd_grad=ad.fwd_grad, vjp=ad.vjp, jvp=ad.jvp,
-    StateFinder=StateFinder, jit=bs.transform.jit, grad=bs.transform.grad,
-  )
-  return SimpleNamespace(
-    State=bs.State, ParamState=bs.ParamState, HiddenState=bs.HiddenState,
-    LongTermState=bs.LongTermState, random=bs.random, nn=bs.nn, transform=t,
-  )
+  """brainstate_nnx, used exactly as user code does."""
+  return bs
 
 
 def _np(tree):

@@ -22,31 +22,12 @@ import pytest
 
 import brainstate_nnx as bs
 from brainstate_nnx.nn import _collective
-from brainstate_nnx.transform import _loops, _mapping, _shard_map, _unvmap
-
-_MINE = dict(
-  StatefulMapping=_mapping.StatefulMapping,
-  vmap2=_mapping.vmap2,
-  pmap2=_mapping.pmap2,
-  map=_mapping.map,
-  vmap_new_states=_mapping.vmap_new_states,
-  vmap2_new_states=_mapping.vmap2_new_states,
-  pmap2_new_states=_mapping.pmap2_new_states,
-  in_new_state_probe=_mapping.in_new_state_probe,
-  shard_map=_shard_map.shard_map,
-  unvmap=_unvmap.unvmap,
-)
-
+from brainstate_nnx.transform import _mapping, _shard_map, _unvmap
 
 def _api(lib):
   """``lib`` with ``T`` (transforms), ``F`` (filters) and ``vmap_init_all_states``."""
-  if lib is bs:
-    T = types.SimpleNamespace(jit=bs.transform.jit, grad=bs.transform.grad,
-                              scan=_loops.scan, **_MINE)
-    init_all = _collective.vmap_init_all_states
-  else:
-    T = lib.transform
-    init_all = lib.nn.vmap_init_all_states
+  T = lib.transform
+  init_all = lib.nn.vmap_init_all_states
   return types.SimpleNamespace(
     lib=lib, T=T, F=lib.util.filter, random=lib.random, Module=lib.nn.Module,
     State=lib.State, ShortTermState=lib.ShortTermState,
@@ -634,14 +615,11 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent('''
   from jax.sharding import PartitionSpec as P
   import brainstate
   import brainstate_nnx as bs
-  from brainstate_nnx.transform import _mapping, _shard_map
 
   assert jax.device_count() == 4, jax.devices()
-  MINE = types.SimpleNamespace(pmap2=_mapping.pmap2, pmap2_new_states=_mapping.pmap2_new_states,
-                               shard_map=_shard_map.shard_map)
 
   def api(lib):
-    return lib, (MINE if lib is bs else lib.transform)
+    return lib, lib.transform
 
   def pmap_broadcast_in_batched_out(lib):
     lib, T = api(lib)

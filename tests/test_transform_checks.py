@@ -19,30 +19,9 @@ import brainstate_nnx as bs
 from brainstate_nnx import TraceContextError
 from brainstate_nnx.transform import _checks, _debug
 
-_CHECKS = dict(
-  jit_error_if=_checks.jit_error_if,
-  checkify=_checks.checkify,
-  check=_checks.check,
-  check_error=_checks.check_error,
-  all_checks=_checks.all_checks,
-  user_checks=_checks.user_checks,
-  nan_checks=_checks.nan_checks,
-  div_checks=_checks.div_checks,
-  index_checks=_checks.index_checks,
-  float_checks=_checks.float_checks,
-  automatic_checks=_checks.automatic_checks,
-  debug_nan=_debug.debug_nan,
-  debug_nan_if=_debug.debug_nan_if,
-  breakpoint_if=_debug.breakpoint_if,
-)
-
-
 def _api(lib):
   """``lib`` with a ``T`` namespace holding the transforms under test."""
-  if lib is bs:
-    T = types.SimpleNamespace(jit=bs.transform.jit, grad=bs.transform.grad, **_CHECKS)
-  else:
-    T = lib.transform
+  T = lib.transform
   return types.SimpleNamespace(name=lib.__name__, State=lib.State, T=T, lib=lib)
 
 

@@ -16,27 +16,9 @@ import pytest
 import brainstate_nnx as bs
 from brainstate_nnx.transform import _conditions, _loops, _progress_bar
 
-_CONTROL = dict(
-  cond=_conditions.cond,
-  switch=_conditions.switch,
-  ifelse=_conditions.ifelse,
-  scan=_loops.scan,
-  for_loop=_loops.for_loop,
-  checkpointed_scan=_loops.checkpointed_scan,
-  checkpointed_for_loop=_loops.checkpointed_for_loop,
-  while_loop=_loops.while_loop,
-  bounded_while_loop=_loops.bounded_while_loop,
-  ProgressBar=_progress_bar.ProgressBar,
-)
-
-
 def _api(lib):
   """``lib`` with a ``T`` namespace holding the transforms under test."""
-  if lib is bs:
-    T = types.SimpleNamespace(jit=bs.transform.jit, grad=bs.transform.grad,
-                              vmap=bs.transform.vmap, **_CONTROL)
-  else:
-    T = lib.transform
+  T = lib.transform
   return types.SimpleNamespace(
     name=lib.__name__, State=lib.State, ShortTermState=lib.ShortTermState,
     HiddenState=lib.HiddenState, ParamState=lib.ParamState, T=T,
@@ -705,9 +687,7 @@ def test_progress_bar_output(T, capsys):
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize('module', [_conditions, _loops, _progress_bar])
-def test_docstring_examples(module, monkeypatch, capsys):
-  for name, fn in _CONTROL.items():
-    monkeypatch.setattr(bs.transform, name, fn, raising=False)
+def test_docstring_examples(module, capsys):
   res = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
   assert res.attempted > 0 and res.failed == 0
 

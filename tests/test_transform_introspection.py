@@ -16,19 +16,11 @@ from jax.extend.core import jaxpr_as_fun
 
 import brainstate_nnx as bs
 from brainstate_nnx._error import BrainStateError
-from brainstate_nnx.transform import _ad, _jit, _make_jaxpr, _misc
+from brainstate_nnx.transform import _make_jaxpr, _misc
 
 
 def _api(lib):
-  if lib is bs:
-    T = types.SimpleNamespace(
-      make_jaxpr=_make_jaxpr.make_jaxpr, StatefulFunction=_make_jaxpr.StatefulFunction,
-      eval_shape=_misc.eval_shape, checkpoint=_misc.checkpoint, remat=_misc.remat,
-      named_call=_misc.named_call, named_scope=_misc.named_scope,
-      jit=_jit.jit, grad=_ad.grad,
-    )
-  else:
-    T = lib.transform
+  T = lib.transform
   return types.SimpleNamespace(lib=lib, T=T, State=lib.State, ParamState=lib.ParamState,
                                HiddenState=lib.HiddenState)
 
@@ -521,7 +513,7 @@ def test_named_scope(ns):
 
 def test_named_scope_brainstate_parity(bst):
   for lib in (bs, bst):
-    scope = _misc.named_scope if lib is bs else lib.transform.named_scope
+    scope = lib.transform.named_scope
 
     @scope('layer')
     def layer(x, w):
