@@ -572,8 +572,13 @@ class State(_Hooked):
     extras = _extras(self)
     manager = extras.get('hooks')
     if manager is None:
-      manager = extras['hooks'] = _hooks.HookManager()
+      manager = extras['hooks'] = _hooks.HookManager()._count_in_switch()
     return manager
+
+  @property
+  def _hooks_manager(self) -> '_hooks.HookManager':
+    # BrainState's attribute name for :attr:`hooks`
+    return self.hooks
 
   def register_hook(self, hook_type: str, callback: Callable, priority: int = 0,
                     name: Optional[str] = None, enabled: bool = True):

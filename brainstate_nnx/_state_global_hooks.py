@@ -42,6 +42,7 @@ class GlobalHookRegistry(HookManager):
     if cls._instance is None:
       obj = super().__new__(cls)
       HookManager.__init__(obj, config)
+      obj._count_in_switch()
       cls._instance = obj
     return cls._instance
 

@@ -105,8 +105,17 @@ class HookManager:
     self._hook_cache: Dict[str, List[Hook]] = {}
     self._cache_valid = False
     self.config = config or HookConfig()
+    # hooks of this manager counted in the process-wide switch (only for the
+    # managers States consult: the global registry and each State's own)
     self._count = [0]
-    self._finalizer = weakref.finalize(self, _release, self._count)
+    self._counted = False
+
+  def _count_in_switch(self) -> 'HookManager':
+    if not self._counted:
+      self._counted = True
+      weakref.finalize(self, _release, self._count)
+      self._recount()
+    return self
 
   # -- bookkeeping -----------------------------------------------------------
   def _get_hook_list(self, hook_type: str) -> List[Hook]:
@@ -118,8 +127,9 @@ class HookManager:
   def _recount(self) -> None:
     n = sum(len(v) for v in self._hooks.values())
     self._has_hooks = n > 0
-    delta, self._count[0] = n - self._count[0], n
-    _add_live(delta)
+    if self._counted:
+      delta, self._count[0] = n - self._count[0], n
+      _add_live(delta)
 
   def _invalidate_cache(self) -> None:
     self._cache_valid = False
