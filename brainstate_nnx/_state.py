@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import copy as _copy
 import functools
 import threading
@@ -233,6 +234,14 @@ class _NewStateCatcher(threading.local):
 _CATCH = _NewStateCatcher()
 
 
+@dataclasses.dataclass
+class StateMetadata:
+  """A value plus extra metadata, accepted by ``State(...)`` in place of a value."""
+
+  raw_value: Any
+  metadata: dict = dataclasses.field(default_factory=dict)
+
+
 class State(_Hooked):
   """A mutable value tracked by brainstate_nnx transforms.
 
@@ -260,6 +269,9 @@ class State(_Hooked):
   __hash__ = object.__hash__
 
   def __init__(self, value: Any, name: Optional[str] = None, **metadata: Any):
+    if isinstance(value, StateMetadata):
+      metadata = {**value.metadata, **metadata}
+      value = value.raw_value
     if isinstance(value, nnx.Variable):
       value = value.get_value()
     tag = metadata.pop('tag', None)
@@ -491,8 +503,11 @@ class State(_Hooked):
           f'{type(self).__name__}, got {type(value).__name__}'
         )
       return value.replace(**kwargs) if kwargs else value
-    if 'value' in kwargs and value is _MISSING:
-      value = kwargs.pop('value')
+    for key in ('value', '_value'):
+      if key in kwargs and value is _MISSING:
+        value = kwargs.pop(key)
+    if '_name' in kwargs:
+      kwargs['name'] = kwargs.pop('_name')
     if value is _MISSING:
       value = self._raw_value
     obj = type(self)._new(value, {**self._var_metadata, **kwargs})
@@ -579,6 +594,14 @@ class State(_Hooked):
   def _hooks_manager(self) -> '_hooks.HookManager':
     # BrainState's attribute name for :attr:`hooks`
     return self.hooks
+
+  @_hooks_manager.setter
+  def _hooks_manager(self, manager: '_hooks.HookManager') -> None:
+    _extras(self)['hooks'] = manager._count_in_switch()
+
+  @property
+  def _source_info(self):
+    return self.source_info
 
   def register_hook(self, hook_type: str, callback: Callable, priority: int = 0,
                     name: Optional[str] = None, enabled: bool = True):
@@ -812,6 +835,14 @@ class _Catcher(list):
   def get_states(self):
     return list(self)
 
+  @property
+  def values(self):
+    return self.get_state_values()
+
+  def get_by_tag(self, tag: str):
+    """The caught States carrying ``tag``."""
+    return [st for st in self if st.tag is not None and tag in st.tag]
+
   def get_state_values(self):
     return [s.value for s in self]
 
@@ -899,3 +930,13 @@ def _adopt_variable(v) -> None:
       f'Cannot adopt {type(v).__name__}: hijax/ref Variables are not supported.'
     )
   object.__setattr__(v, '__class__', _tracked_class(type(v)))
+
+
+class NonBatchState(ShortTermState):
+  """A short-term State whose value has no batch axis (transforms that add
+  one, e.g. ``vmap_new_states``, can leave it alone)."""
+
+  __module__ = 'brainstate_nnx'
+
+
+from ._state_trace import StateTraceStack  # noqa: E402  (re-export, BrainState's location)

@@ -73,7 +73,7 @@ class StateTraceStack:
     self.been_writen: List[bool] = []
     self._index: dict = {}
     self._originals: list = []
-    self._released = False
+    self._originals_released = False
     self._new_arg = new_arg
     self.check_read = check_read
     self._frame: Optional[_RecordFrame] = None
@@ -184,7 +184,7 @@ class StateTraceStack:
   # -- restoring / assigning ------------------------------------------------------
   def recovery_original_values(self) -> None:
     """Puts every recorded State back to its original value."""
-    if self._released:
+    if self._originals_released:
       raise RuntimeError(
         'recovery_original_values() was called after release_original_values(); '
         'the original values are no longer kept.'
@@ -198,7 +198,7 @@ class StateTraceStack:
       jax.tree.map(lambda x: jax.ShapeDtypeStruct(jax.numpy.shape(x), jax.numpy.result_type(x)), v)
       for v in self._originals
     ]
-    self._released = True
+    self._originals_released = True
     self._new_arg = None
 
   def assign_state_vals(self, state_vals: Sequence[Any]) -> None:
@@ -242,7 +242,7 @@ class StateTraceStack:
           self._originals.append(orig)
         if w:
           self.been_writen[self._index[id(st)]] = True
-      self._released = self._released or trace._released
+      self._originals_released = self._originals_released or trace._originals_released
     return self
 
   def __add__(self, other: 'StateTraceStack') -> 'StateTraceStack':

@@ -39,7 +39,8 @@ class TreefyState:
   @property
   def name(self) -> Optional[str]:
     """The State's name (``None`` if unnamed)."""
-    return vars(self).get('name')
+    meta = vars(self)
+    return meta.get('name', meta.get('_name'))
 
   @name.setter
   def name(self, name: str) -> None:

@@ -33,6 +33,7 @@ def load_module(filename: str) -> types.ModuleType:
   with open(path) as f:
     src = f.read()
   src = re.sub(r'\bfrom brainstate\._state_(\w+) import', r'from brainstate_nnx._state_\1 import', src)
+  src = re.sub(r'\bfrom brainstate\._state import', 'from brainstate_nnx._state import', src)
   src = re.sub(r'\bfrom brainstate import', 'from brainstate_nnx import', src)
   src = re.sub(r'^import brainstate$', 'import brainstate_nnx as brainstate', src, flags=re.M)
   src = src.replace('weakref.ref(', '_bs_port_ref(')
