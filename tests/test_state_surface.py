@@ -68,64 +68,6 @@ def test_port_covers_most_of_brainstate_suite():
   assert len(_CASES) >= 200
 
 
-# -- issue 8, case 6: array protocols under jit go through the read hook ------
-
-def test_array_protocols_under_jit_are_not_stale():
-  s = bsn.State(jnp.arange(3.0))
-
-  @bsn.transform.jit
-  def f():
-    return dict(
-      sum=s.sum(), T=s.T, reshape=s.reshape(3), astype=s.astype(jnp.int32),
-      mean=s.mean(), add=s + 1, radd=2 * s, neg=-s, getitem=s[1], matmul=s @ s,
-      jnp=jnp.asarray(s) * 1, jax_array=jnp.sin(s), len=len(s) + s[0],
-      iter=sum(x for x in s), shape=s.shape[0] + s.max(),
-    )
-
-  def ref(v):
-    return dict(
-      sum=v.sum(), T=v.T, reshape=v.reshape(3), astype=v.astype(jnp.int32),
-      mean=v.mean(), add=v + 1, radd=2 * v, neg=-v, getitem=v[1], matmul=v @ v,
-      jnp=v, jax_array=jnp.sin(v), len=len(v) + v[0], iter=v.sum(),
-      shape=v.shape[0] + v.max(),
-    )
-
-  for k in range(3):
-    s.value = jnp.arange(3.0) * (k + 1) - k
-    got, want = f(), ref(s.value)
-    for key in want:
-      np.testing.assert_allclose(got[key], want[key], rtol=1e-6, err_msg=key)
-
-
-def test_bool_and_numpy_protocols():
-  for lib in (brainstate, bsn):
-    assert bool(lib.State(jnp.zeros(3))) is True
-    assert bool(lib.State(jnp.array(0.0))) is True
-    assert bool(lib.State(jnp.zeros(0))) is True
-  s = bsn.State(jnp.arange(3.0))
-  np.testing.assert_array_equal(np.asarray(s), np.arange(3.0))
-  assert np.asarray(s, dtype=np.int32).dtype == np.int32
-
-
-# -- issue 8, case 10: copies -------------------------------------------------
-
-def test_deepcopy_state_returns_an_independent_state():
-  s = bsn.ParamState(jnp.ones(2), name='w', tag='t')
-  c = copy.deepcopy(s)
-  assert type(c) is bsn.ParamState and c is not s
-  assert c.name == 'w' and c.tag == frozenset({'t'})
-  c.value = jnp.zeros(2)
-  np.testing.assert_array_equal(s.value, jnp.ones(2))
-  # a shared State stays shared inside one deep copy
-  a, b = copy.deepcopy([s, s])
-  assert a is b and a is not s
-  # numpy values are copied, not aliased
-  n = bsn.State(np.zeros(2))
-  m = copy.deepcopy(n)
-  m.value[0] = 5.0
-  assert n.value[0] == 0.0
-
-
 # -- State family vs BrainState ---------------------------------------------
 
 def test_hidden_group_and_tree_match_brainstate():
