@@ -128,7 +128,7 @@ class State(_Hooked):
     if name is not None:
       metadata['name'] = name
     super().__init__(value, **metadata)
-    _context.notify_create(self)
+    _context.notify_create(self, True)
     if _CATCH.catchers:
       for c in _CATCH.catchers:
         c.append(self)
