@@ -58,6 +58,7 @@ __all__ = [
   'read_value',
   'write_value',
   'probe_states',
+  'probe',
   'check_foreign_read',
   'check_tracer_write',
 ]
@@ -99,9 +100,7 @@ class Rediscover(Exception):
   """Raised out of a trace when a DiscoverFrame met States it did not own."""
 
   def __init__(self, owner, states):
-    super().__init__(
-      f'internal: {len(states)} new State(s) found; the transform retraces'
-    )
+    super().__init__('internal: new States found; the transform traces again')
     self.owner = owner
     self.states = states
 
@@ -470,7 +469,20 @@ def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
   every State keeps its value. ``touched`` holds all States read or written,
   in first-use order; ``written`` the subset that was written.
   """
+  return probe(fn, args, kwargs)
+
+
+def probe(fn: Callable, args: tuple = (), kwargs: dict | None = None, *,
+          axis_env: Sequence[tuple] | None = None, report: bool = True
+          ) -> tuple[list, list]:
+  """:func:`probe_states` with options.
+
+  ``axis_env``: ``[(axis name, size), ...]`` bound while tracing (for
+  collectives; the trace then uses ``jax.make_jaxpr``). ``report``: pass the
+  touched States on to the enclosing frame as reads (default).
+  """
   frame = ProbeFrame(None)
+  kwargs = kwargs or {}
 
   def run(*a, **k):
     frame.enter(())
@@ -481,12 +493,15 @@ def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
     return None
 
   with jax.disable_jit(False):  # the dry run must stay abstract
-    jax.eval_shape(run, *args, **kwargs)
+    if axis_env:
+      jax.make_jaxpr(run, axis_env=list(axis_env))(*args, **kwargs)
+    else:
+      jax.eval_shape(run, *args, **kwargs)
   touched = list(frame.touched.values())
   # Report the reads to the enclosing transform here, outside the abstract
   # trace (whose own staging must not be mistaken for a raw jax.jit).
   stack = _CTX.frames
-  if stack:
+  if stack and report:
     top = stack[-1]
     for st in touched:
       top.on_read(st)
