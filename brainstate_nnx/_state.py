@@ -284,7 +284,7 @@ class State(_Hooked):
     level = len(_context._CTX.frames)
     meta.extras = {'source_info': _source_info.current(), 'level': level}
     object.__setattr__(self, '_var_metadata', meta)
-    _context.notify_create(self)
+    _context.notify_create(self, True)
     if _CATCH.catchers:
       for c in _CATCH.catchers:
         c.append(self)
