@@ -14,3 +14,14 @@ __all__ = [
   'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
   'reset_all_states', 'vmap_init_all_states',
 ]
+
+# -- layC: activations, elementwise layers, recurrent cells, containers --------
+from ._activations import *  # noqa: F401,F403
+from ._activations import __all__ as _act_all
+
+__all__ += _act_all
+from ._sequential import ElementWiseBlock, Sequential
+from ._elementwise import *  # noqa: F401,F403
+from ._elementwise import __all__ as _elem_all
+
+__all__ += ['ElementWiseBlock', 'Sequential'] + _elem_all
