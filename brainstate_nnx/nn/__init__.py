@@ -25,3 +25,6 @@ from ._elementwise import *  # noqa: F401,F403
 from ._elementwise import __all__ as _elem_all
 
 __all__ += ['ElementWiseBlock', 'Sequential'] + _elem_all
+from ._flatten import Flatten, Unflatten
+
+__all__ += ['Flatten', 'Unflatten']
