@@ -28,3 +28,14 @@ __all__ += ['ElementWiseBlock', 'Sequential'] + _elem_all
 from ._flatten import Flatten, Unflatten
 
 __all__ += ['Flatten', 'Unflatten']
+from ._collective import (
+  call_order,
+  vmap_call_all_fns,
+  vmap_reset_all_states,
+  assign_state_values,
+)
+
+__all__ += ['call_order', 'vmap_call_all_fns', 'vmap_reset_all_states', 'assign_state_values']
+from ._utils import count_parameters, clip_grad_norm
+
+__all__ += ['count_parameters', 'clip_grad_norm']
