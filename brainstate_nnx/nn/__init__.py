@@ -39,3 +39,6 @@ __all__ += ['call_order', 'vmap_call_all_fns', 'vmap_reset_all_states', 'assign_
 from ._utils import count_parameters, clip_grad_norm
 
 __all__ += ['count_parameters', 'clip_grad_norm']
+from ._common import EnvironContext, Vmap, Map
+
+__all__ += ['EnvironContext', 'Vmap', 'Map']
