@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from .._state import ParamState
 from .._units import is_quantity, maybe_attach_unit
 from . import _activations as F
-from ._sequential import ElementWiseBlock
+from ._module import ElementWiseBlock
 
 __all__ = [
   'Threshold', 'ReLU', 'RReLU', 'Hardtanh', 'ReLU6', 'Sigmoid', 'Hardsigmoid',

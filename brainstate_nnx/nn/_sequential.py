@@ -1,8 +1,4 @@
-"""``Sequential``: a chain of layers with BrainState's size inference.
-
-``ElementWiseBlock`` marks layers that keep the shape of their input (the
-activation modules); ``Sequential`` passes the size through them.
-"""
+"""``Sequential``: a chain of layers with BrainState's size inference."""
 
 from __future__ import annotations
 
@@ -11,30 +7,9 @@ from typing import Callable, Sequence, Union
 from flax import nnx
 
 from .._error import BrainStateError
-from ._module import Module
+from ._module import ElementWiseBlock, Module
 
-__all__ = ['ElementWiseBlock', 'Sequential']
-
-
-class ElementWiseBlock(Module):
-  """Base class of layers applied element by element (output shape = input shape).
-
-  :class:`Sequential` infers the output size of such a layer from its input
-  size.
-
-  Example::
-
-    >>> import jax.numpy as jnp
-    >>> import brainstate_nnx as brainstate
-    >>> class Double(brainstate.nn.ElementWiseBlock):
-    ...   def __call__(self, x):
-    ...     return 2 * x
-    >>> seq = brainstate.nn.Sequential(brainstate.nn.Flatten(in_size=(2, 3)), Double())
-    >>> seq.out_size
-    (6,)
-  """
-
-  __module__ = 'brainstate_nnx.nn'
+__all__ = ['Sequential']
 
 
 def _size_of(module, attr):
