@@ -59,3 +59,6 @@ __all__ += [
   'ConvTranspose1d', 'ConvTranspose2d', 'ConvTranspose3d',
   'Embedding',
 ]
+from ._rnns import RNNCell, ValinaRNNCell, GRUCell, MGUCell, LSTMCell, URLSTMCell
+
+__all__ += ['RNNCell', 'ValinaRNNCell', 'GRUCell', 'MGUCell', 'LSTMCell', 'URLSTMCell']
