@@ -60,6 +60,9 @@ from . import nn
 from . import graph
 from . import transform
 from . import optim
+from . import environ
+from . import mixin
+from . import typing
 
 __all__ = [
   'BrainStateError', 'TraceContextError', 'BatchAxisError',
@@ -75,4 +78,5 @@ __all__ = [
   'HookCancellationError', 'HookWarning', 'HookConfig', 'HookManager',
   'GlobalHookRegistry', 'register_state_hook', 'unregister_state_hook',
   'clear_state_hooks', 'has_state_hooks', 'list_state_hooks',
+  'environ', 'mixin', 'typing',
 ]
