@@ -60,6 +60,7 @@ from . import nn
 from . import graph
 from . import transform
 from . import optim
+from . import interop
 from . import environ
 from . import mixin
 from . import typing
@@ -68,7 +69,7 @@ __all__ = [
   'BrainStateError', 'TraceContextError', 'BatchAxisError',
   'State', 'ShortTermState', 'LongTermState', 'ParamState', 'HiddenState',
   'BatchState', 'FakeState', 'maybe_state', 'catch_new_states', 'adopt',
-  'util', 'random', 'nn', 'graph', 'transform', 'optim',
+  'util', 'random', 'nn', 'graph', 'transform', 'optim', 'interop',
   'DelayState', 'check_state_value_tree', 'check_state_jax_tracer',
   'HiddenGroupState', 'HiddenTreeState', 'TreefyState', 'StateTraceStack',
   'StateDictManager',
