@@ -4,9 +4,8 @@
 runs a fresh copy of ``model`` with the values of ``variables`` (``'params'``
 for ``nnx.Param`` s, the State class name for the other States, e.g.
 ``'HiddenState'``; mark those mutable in ``apply`` to get them back).
-``from_linen(module, variables, sample_input=...)`` wraps a linen module with
-Flax's bridge (``nnx.bridge.ToNNX``), loads ``variables`` and returns an NNX
-module whose Variables brainstate_nnx transforms track.
+``from_linen(module, variables)`` gives a brainstate_nnx Module holding
+``variables`` as States and calling ``module.apply`` with them.
 
 Example::
 
@@ -27,11 +26,8 @@ from typing import Any, Callable, Tuple
 import jax
 import numpy as np
 from flax import linen, nnx
-from flax.nnx import bridge
-from flax.traverse_util import flatten_dict
 
-from .._state import State, adopt
-from ._errors import ConversionError, MissingShapeError
+from ._errors import ConversionError
 
 __all__ = ['to_linen', 'from_linen']
 
@@ -77,39 +73,56 @@ def to_linen(model: Any, method: str = '__call__') -> Tuple[linen.Module, dict]:
   variables: dict = {}
   for path, st in _states(snapshot).items():
     variables.setdefault(_collection(st), {})[_key(path)] = st.value
-  return BrainStateLinen(lambda: copy.deepcopy(snapshot), method), variables
+  graphdef, state = nnx.split(snapshot)
+  # a fresh model per call, built without reading the snapshot's States
+  # through the transforms' hooks (the call may run under a raw jax.jit)
+  return BrainStateLinen(lambda: nnx.merge(graphdef, state, copy=True), method), variables
 
 
-def from_linen(module: linen.Module, variables: Any, *, sample_input: Any = None,
-               rngs: Any = None) -> Any:
-  """A Flax NNX module (``nnx.bridge.ToNNX``) running ``module`` with
-  ``variables``, adopted so brainstate_nnx transforms track it.
+def from_linen(module: linen.Module, variables: Any, *, sample_input: Any = None) -> Any:
+  """A brainstate_nnx Module running the linen ``module`` with ``variables``.
 
-  ``sample_input`` (a batch the module accepts) is required: linen modules
-  create their variables on a first call.
+  ``variables['params']`` becomes one :class:`~brainstate_nnx.ParamState`
+  (``.params``, the whole parameter tree: ``transform.grad`` and optax work
+  on it); every other collection (``batch_stats``, ...) a
+  :class:`~brainstate_nnx.LongTermState` in ``.collections``, updated by each
+  call (those collections are applied as mutable). Keyword ``rngs`` of a
+  call goes to ``module.apply``. ``sample_input``, if given, is run once to
+  check that the variables fit the module.
   """
-  if sample_input is None:
-    raise MissingShapeError(
-      'from_linen needs sample_input= (an input the linen module accepts) to '
-      'create its variables.'
-    )
-  wrapped = bridge.ToNNX(module, rngs=rngs if rngs is not None else nnx.Rngs(0))
-  bridge.lazy_init(wrapped, sample_input)
-  flat = {}
-  for col, tree in dict(variables).items():
-    for path, value in flatten_dict(dict(tree)).items():
-      flat[tuple(path)] = value
-  found = set()
-  for path, var in nnx.iter_graph(wrapped):
-    if isinstance(var, nnx.Variable) and tuple(path) in flat:
-      new = flat[tuple(path)]
-      if np.shape(new) != np.shape(var.get_value()):
-        raise ConversionError(
-          f'variable {"/".join(map(str, path))} has shape {np.shape(new)}, the '
-          f'module expects {np.shape(var.get_value())}.')
-      var.set_value(jax.numpy.asarray(new))
-      found.add(tuple(path))
-  missing = set(flat) - found
-  if missing:
-    raise ConversionError(f'variables not used by the module: {sorted(map(str, missing))}')
-  return adopt(wrapped)
+  from .._state import LongTermState, ParamState
+  from ..nn import Module
+
+  variables = dict(variables)
+  if 'params' not in variables and variables:
+    raise ConversionError(
+      "variables must be what module.init(...) returns: {'params': ..., ...}")
+
+  class FromLinen(Module):
+    """A linen module as a brainstate_nnx Module."""
+
+    def __init__(self):
+      super().__init__()
+      self.params = ParamState(variables.get('params', {}))
+      self.collections = {k: LongTermState(v) for k, v in variables.items() if k != 'params'}
+      self._module = module
+
+    def __call__(self, *args, rngs=None, **kwargs):
+      extra = {k: st.value for k, st in self.collections.items()}
+      mutable = list(extra)
+      out = self._module.apply({'params': self.params.value, **extra}, *args,
+                               rngs=rngs, mutable=mutable or False, **kwargs)
+      if mutable:
+        out, updates = out
+        for k, v in updates.items():
+          if k in self.collections:
+            self.collections[k].value = v
+      return out
+
+  ours = FromLinen()
+  if sample_input is not None:
+    try:
+      jax.eval_shape(lambda x: module.apply(variables, x, mutable=True), sample_input)
+    except Exception as err:
+      raise ConversionError(f'the variables do not fit the module: {err}') from err
+  return ours
