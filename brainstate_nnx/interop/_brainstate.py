@@ -45,10 +45,16 @@ def _copy(src: dict, dst: dict, strict: bool, src_name: str, dst_name: str) -> N
       continue
     value = src[path].value
     old = dst[path].value
-    if jax.tree.structure(value) != jax.tree.structure(old):
+    # compare by leaf key paths: a dict and an nnx.State with the same keys match
+    v_leaves, _ = jax.tree_util.tree_flatten_with_path(value)
+    o_leaves, o_tree = jax.tree_util.tree_flatten_with_path(old)
+    v_keys = [jax.tree_util.keystr(k) for k, _ in v_leaves]
+    o_keys = [jax.tree_util.keystr(k) for k, _ in o_leaves]
+    if v_keys != o_keys:
       raise ConversionError(
         f'State {path}: structure {jax.tree.structure(value)} does not match '
         f'{jax.tree.structure(old)}.')
+    value = jax.tree.unflatten(o_tree, [x for _, x in v_leaves])
     for a, b in zip(jax.tree.leaves(value), jax.tree.leaves(old)):
       if np.shape(a) != np.shape(b):
         raise ConversionError(f'State {path}: shape {np.shape(a)} does not match {np.shape(b)}.')
