@@ -34,7 +34,8 @@ _DIFFERENT = {
   'TestStateAuditRegressions.test_l1_class_default_been_writen': "BrainState's internal _been_writen flag",
   'TestStateAuditRegressions.test_l1_copy_preserves_been_writen': "BrainState's internal _been_writen flag",
   'TestStateCreatedInsideTrace.test_state_kept_from_inside_jit_read_raises':
-    'issue 8 case 4 (States created inside jit), covered by the jit tests',
+    'issue 8 case 4: a State created inside transform.jit keeps the concrete value the '
+    'call computed instead of raising on read (covered by the jit tests)',
   'TestStateSerializationRoundtrip.test_treefy_state_pytree_roundtrip': "BrainState's private _testing helpers",
   'TestTracerWriteGuard.test_read_inside_raw_jax_jit_still_works':
     'deliberately stricter: a State read under a raw jax.jit raises (its value would go stale)',

@@ -78,9 +78,8 @@ def _ours(name: str):
 def _linear_in(m, ctx):
   w = m.kernel[...]
   b = None if m.bias is None else m.bias[...]
-  layer = _ours('Linear')(w.shape[0], w.shape[1], b_init=None if b is None else jnp.zeros)
-  layer.weight.value = {'weight': w, **({} if b is None else {'bias': b})}
-  return layer
+  # the weights are passed as initial values: no random initialisation
+  return _ours('Linear')(w.shape[0], w.shape[1], w_init=w, b_init=b)
 
 
 def _linear_out(layer, ctx):
@@ -96,9 +95,7 @@ def _linear_out(layer, ctx):
 
 def _embed_in(m, ctx):
   table = m.embedding[...]
-  layer = _ours('Embedding')(table.shape[0], table.shape[1])
-  layer.weight.value = table
-  return layer
+  return _ours('Embedding')(table.shape[0], table.shape[1], embedding_init=table)
 
 
 def _embed_out(layer, ctx):
@@ -126,16 +123,10 @@ def _conv_in(m, ctx):
       f'the nnx.Conv kernel expects {int(w.shape[-2]) * groups} input channels, '
       f'sample_input has {in_size[-1]} (channels last).'
     )
-  has_bias = m.bias is not None
-  layer = _ours(f'Conv{nd}d')(
+  bias = None if m.bias is None else jnp.reshape(m.bias[...], (1,) * nd + (-1,))
+  return _ours(f'Conv{nd}d')(
     in_size, w.shape[-1], tuple(w.shape[:-2]), stride=m.strides or 1, padding=m.padding,
-    rhs_dilation=m.kernel_dilation or 1, groups=groups,
-    b_init=jnp.zeros if has_bias else None)
-  value = {'weight': w}
-  if has_bias:
-    value['bias'] = jnp.reshape(m.bias[...], (1,) * nd + (-1,))
-  layer.weight.value = value
-  return layer
+    rhs_dilation=m.kernel_dilation or 1, groups=groups, w_init=w, b_init=bias)
 
 
 def _lstm_in(m, ctx):
@@ -143,12 +134,9 @@ def _lstm_in(m, ctx):
   kh = [m.hi.kernel[...], m.hg.kernel[...], m.hf.kernel[...], m.ho.kernel[...]]
   b = [m.hi.bias[...], m.hg.bias[...], m.hf.bias[...] - 1.0, m.ho.bias[...]]
   num_in, h = ki[0].shape
-  layer = _ours('LSTMCell')(num_in, h)
-  layer.W.weight.value = {
-    'weight': jnp.concatenate([jnp.concatenate(ki, -1), jnp.concatenate(kh, -1)], 0),
-    'bias': jnp.concatenate(b, -1),
-  }
-  return layer
+  return _ours('LSTMCell')(
+    num_in, h, w_init=jnp.concatenate([jnp.concatenate(ki, -1), jnp.concatenate(kh, -1)], 0),
+    b_init=jnp.concatenate(b, -1))
 
 
 def _lstm_out(layer, ctx):
