@@ -217,16 +217,22 @@ def test_nnx_optimizer_step_in_plain_nnx_module():
 
   # reference: brainstate_nnx grad over the clone's ParamStates + optax by hand
   ps = bsn.nn.states(clone, bsn.ParamState)
-  values = {k: v.value for k, v in ps.items()}
   tx = optax.adam(1e-2)
-  opt_state = tx.init(values)
+
+  @bsn.transform.jit
+  def ref_step(opt_state):
+    grads, l = bsn.transform.grad(lambda: loss_fn(clone), ps, return_value=True)()
+    values = {k: v.value for k, v in ps.items()}
+    upd, opt_state = tx.update(dict(grads), opt_state, values)
+    new = optax.apply_updates(values, upd)
+    for k in ps:
+      ps[k].value = new[k]
+    return opt_state, l
+
+  opt_state = tx.init({k: v.value for k, v in ps.items()})
   ref_losses = []
   for _ in range(2):
-    grads, l = bsn.transform.grad(lambda: loss_fn(clone), ps, return_value=True)()
-    upd, opt_state = tx.update(dict(grads), opt_state, values)
-    values = optax.apply_updates(values, upd)
-    for k in ps:
-      ps[k].value = values[k]
+    opt_state, l = ref_step(opt_state)
     ref_losses.append(float(l))
 
   optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)

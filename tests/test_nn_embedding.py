@@ -24,10 +24,16 @@ SPECS = {
 }
 
 
-@pytest.mark.parametrize('name', sorted(SPECS))
-@pytest.mark.parametrize('idx', [IDX, IDX[0], jnp.array(2)], ids=['2d', '1d', 'scalar'])
+CASES = [(n, '2d') for n in sorted(SPECS)] + [
+  ('plain', '1d'), ('plain', 'scalar'), ('freq_padding', '1d'), ('max_norm', 'scalar')]
+INDICES = {'2d': IDX, '1d': IDX[0], 'scalar': jnp.array(2)}
+
+
+@pytest.mark.parametrize('name,idx', CASES, ids=[f'{n}-{i}' for n, i in CASES])
 def test_same_params_outputs_grads(name, idx):
-  run_both(SPECS[name], idx)
+  """Same seed: identical tables; same indices: same outputs and gradients
+  under each library's own jit + grad."""
+  run_both(SPECS[name], INDICES[idx])
 
 
 def test_grad_options_hand_computed():

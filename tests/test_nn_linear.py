@@ -41,8 +41,13 @@ SPECS = {
 }
 
 
-@pytest.mark.parametrize('name', sorted(SPECS))
-@pytest.mark.parametrize('batched', [True, False], ids=['batch', 'nobatch'])
+UNBATCHED = ('linear', 'linear_multidim', 'scaledws', 'signed_sign', 'all2all_scalar_noself',
+             'all2all_scalar_out_gt_in', 'one2one_bias', 'lora_base')
+CASES = [(n, True) for n in sorted(SPECS)] + [(n, False) for n in UNBATCHED]
+
+
+@pytest.mark.parametrize('name,batched', CASES,
+                         ids=[f"{n}-{'batch' if b else 'nobatch'}" for n, b in CASES])
 def test_same_params_outputs_grads(name, batched):
   """Same seed: identical parameters; same input: same outputs; batched,
   under each library's own jit + grad, also the same parameter and input
