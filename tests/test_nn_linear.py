@@ -87,6 +87,8 @@ def test_sparse_linear_jax_bcoo():
   g = grads[('weight',)]['weight']
   dense_g = 2 * x.T @ (x @ dense)
   np.testing.assert_allclose(g, dense_g[dense != 0])  # BCOO stores row-major non-zeros
+  # the matrix is pytree data of the nnx graph: nnx.jit traces it with the model
+  np.testing.assert_allclose(nnx.jit(lambda m, v: m(v))(layer, x), x @ dense)
   # a BCSR matrix too (turned into BCOO, which can be a right operand)
   layer2 = bsn.nn.SparseLinear(jsparse.BCSR.fromdense(dense))
   np.testing.assert_allclose(layer2(x), x @ dense)
