@@ -18,6 +18,8 @@ Example::
   False
   >>> brainstate.environ.dftype()
   <class 'numpy.float32'>
+  >>> brainstate.environ.pop('dt')
+  0.1
 
 A function compiled by ``brainstate_nnx.transform.jit`` that reads a setting
 is traced again when the setting changes, so ``fit=True`` and ``fit=False``
@@ -363,8 +365,10 @@ def set(platform: Optional[PlatformType] = None,
   Example::
 
     >>> import brainstate_nnx as brainstate
-    >>> brainstate.environ.set(dt=0.1, my_setting='a')
+    >>> brainstate.environ.set(my_setting='a')
     >>> brainstate.environ.get('my_setting')
+    'a'
+    >>> brainstate.environ.pop('my_setting')
     'a'
   """
   env = _env(env)
