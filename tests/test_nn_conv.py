@@ -249,3 +249,25 @@ def test_nnx_optimizer_step_in_plain_nnx_module():
                              rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(bsn.transform.jit(lambda: model(x))(), clone(x), rtol=1e-5,
                              atol=1e-6)
+
+
+def test_orbax_checkpoint_round_trip(tmp_path):
+  """``nnx.state`` of a model of these layers saves and restores with orbax,
+  dict-valued ParamStates and the masks' data arrays included."""
+  import orbax.checkpoint as ocp
+
+  def make(seed):
+    bsn.random.seed(seed)
+    return bsn.nn.Conv2d((6, 6, 2), 3, 3, b_init=bsn.nn.init.Normal(),
+                         w_mask=jnp.ones((3, 3, 2, 3)))
+
+  src, dst = make(0), make(1)
+  x = rand((1, 6, 6, 2))
+  assert not np.allclose(src(x), dst(x))
+  ckpt = ocp.StandardCheckpointer()
+  path = tmp_path / 'ckpt'
+  ckpt.save(path, nnx.state(src))
+  ckpt.wait_until_finished()
+  nnx.update(dst, ckpt.restore(path, nnx.state(dst)))
+  np.testing.assert_array_equal(src(x), dst(x))
+  assert type(dst.weight) is bsn.ParamState
