@@ -97,11 +97,19 @@ def test_sparse_linear_jax_bcoo():
 def test_units_linear_and_all2all():
   """brainunit Quantities flow through like in BrainState."""
   x = rand((2, 4)) * u.mV
-  for spec in [lambda b: b.nn.Linear(4, 3, b_init=None), lambda b: b.nn.AllToAll(4, 3)]:
+  specs = [
+    lambda b: b.nn.Linear(4, 3, b_init=None),
+    lambda b: b.nn.AllToAll(4, 3),
+    lambda b: b.nn.Linear(4, 3, w_init=b.nn.init.KaimingNormal(unit=u.mS), b_init=None),
+    lambda b: b.nn.SignedWLinear(4, 3, w_init=b.nn.init.KaimingNormal(unit=u.mS)),
+    lambda b: b.nn.OneToOne(4, w_init=b.nn.init.Normal(unit=u.mS)),
+    lambda b: b.nn.ScaledWSLinear(4, 3),
+  ]
+  for spec in specs:
     ref, ours = build(bst, spec), build(bsn, spec)
     y_ref, y = ref(x), ours(x)
-    assert isinstance(y, u.Quantity) and y.unit == y_ref.unit == u.mV
-    np.testing.assert_allclose(y.mantissa, y_ref.mantissa, rtol=1e-5)
+    assert isinstance(y, u.Quantity) and y.unit == y_ref.unit
+    np.testing.assert_allclose(y.mantissa, y_ref.mantissa, rtol=1e-5, atol=1e-6)
   for b in (bst, bsn):
     layer = b.nn.AllToAll(5, 5)
     layer.weight.value = {'weight': jnp.ones((5, 5)) * u.siemens}
