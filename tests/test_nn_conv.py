@@ -1,6 +1,5 @@
 """Convolutions: differential against BrainState 0.5.4, Flax interop, bad input."""
 
-import brainstate as bst
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from flax import nnx
 
 import brainstate_nnx as bsn
-from _layer_diff import build, rand, run_both
+from _layer_diff import bst, build, rand, run_both
 
 # (spec, unbatched input shape)
 SPECS = {

@@ -1,6 +1,5 @@
 """Embedding: differential against BrainState 0.5.4, Flax interop, bad input."""
 
-import brainstate as bst
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from flax import nnx
 
 import brainstate_nnx as bsn
-from _layer_diff import assert_tree_close, build, run_both
+from _layer_diff import bst, assert_tree_close, build, run_both
 
 IDX = jnp.array([[1, 3, 3], [0, 5, 1]])
 

@@ -1,6 +1,5 @@
 """Linear family: differential against BrainState 0.5.4, Flax interop, bad input."""
 
-import brainstate as bst
 import brainunit as u
 import jax
 import jax.numpy as jnp
@@ -11,7 +10,7 @@ from flax import nnx
 from jax.experimental import sparse as jsparse
 
 import brainstate_nnx as bsn
-from _layer_diff import assert_tree_close, build, rand, run_both
+from _layer_diff import bst, assert_tree_close, build, rand, run_both
 
 MASK = jnp.asarray(np.random.RandomState(3).rand(4, 3) > 0.4, jnp.float32)
 SIGN = jnp.asarray(np.where(np.random.RandomState(4).rand(4, 3) > 0.5, 1., -1.), jnp.float32)
