@@ -88,6 +88,16 @@ def test_train_eval_same():
       np.testing.assert_allclose(ours(x), ref(x), rtol=1e-5, atol=1e-6)
 
 
+def test_vmap_over_unbatched_calls():
+  """``transform.vmap`` maps the unbatched call; it equals the batched call, as in BrainState."""
+  spec, shape = SPECS['conv2d']
+  ref, ours = build(bst, spec), build(bsn, spec)
+  x = rand((3,) + shape)
+  y = bsn.transform.vmap(ours)(x)
+  np.testing.assert_allclose(y, ours(x), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(y, bst.transform.vmap(ref)(x), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize('padding', [1, (1, 2), [(1, 2)], [(0, 1), (2, 0)], 'VALID'])
 def test_padding_forms(padding):
   for cls in ('Conv2d', 'ConvTranspose2d'):
