@@ -12,7 +12,6 @@ from _layer_diff import bst, build, rand, run_both
 
 # (spec, unbatched input shape)
 SPECS = {
-  'conv1d': (lambda b: b.nn.Conv1d((8, 2), 3, 3), (8, 2)),
   'conv1d_valid_stride_bias': (lambda b: b.nn.Conv1d((9, 2), 4, 3, stride=2, padding='VALID',
                                                      b_init=b.nn.init.Normal()), (9, 2)),
   'conv1d_cf_pad': (lambda b: b.nn.Conv1d((2, 8), 3, 3, padding=(1, 2), channel_first=True,
