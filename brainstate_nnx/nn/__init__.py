@@ -14,3 +14,20 @@ __all__ = [
   'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
   'reset_all_states', 'vmap_init_all_states',
 ]
+
+# -- pooling, padding, normalization, dropout (layB) --
+from ._poolings import (
+  AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
+  MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, LPPool1d, LPPool2d, LPPool3d,
+  AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+  AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+)
+from ._paddings import (
+  ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+  ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+  ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+  CircularPad1d, CircularPad2d, CircularPad3d,
+)
+from . import _poolings, _paddings
+
+__all__ += _poolings.__all__ + _paddings.__all__
