@@ -31,3 +31,10 @@ from ._paddings import (
 from . import _poolings, _paddings
 
 __all__ += _poolings.__all__ + _paddings.__all__
+from ._dropout import (
+  Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout,
+  DropoutFixed,
+)
+from . import _dropout
+
+__all__ += _dropout.__all__
