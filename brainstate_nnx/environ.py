@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Union
 
 import numpy as np
 import jax
-from jax import numpy as jnp
+from jax import config, numpy as jnp
 
 from . import _units
 
@@ -430,7 +430,7 @@ def set_platform(platform: PlatformType) -> None:
   """
   if platform not in SUPPORTED_PLATFORMS:
     raise ValueError(f"Platform must be one of {SUPPORTED_PLATFORMS}, got '{platform}'")
-  jax.config.update('jax_platform_name', platform)
+  config.update('jax_platform_name', platform)
   if PLATFORM in _ENV_STATE.functions:
     _ENV_STATE.functions[PLATFORM](platform)
 
@@ -505,7 +505,7 @@ def _get_precision(*, env=None):
 
 
 def _set_jax_precision(precision) -> None:
-  jax.config.update('jax_enable_x64', precision in (64, '64'))
+  config.update('jax_enable_x64', precision in (64, '64'))
 
 
 @functools.lru_cache(maxsize=16)
@@ -529,6 +529,19 @@ def _int_of(precision, signed=True):
   if bits not in (8, 16, 32, 64):
     raise ValueError(f'Unsupported precision: {precision}')
   return np.dtype(f'{"" if signed else "u"}int{bits}').type
+
+
+_get_float = _float_of
+_get_int = functools.partial(_int_of, signed=True)
+_get_uint = functools.partial(_int_of, signed=False)
+
+
+def _get_complex(precision):
+  if precision in (64, '64'):
+    return np.complex128
+  if precision in (32, '32', 16, '16', 'bf16', 8, '8'):
+    return np.complex64
+  raise ValueError(f'Unsupported precision: {precision}')
 
 
 def dftype(*, env: Optional[EnvironmentState] = None):
@@ -577,12 +590,7 @@ def dctype(*, env: Optional[EnvironmentState] = None):
     >>> brainstate.environ.dctype()
     <class 'numpy.complex64'>
   """
-  p = _get_precision(env=env)
-  if p in (64, '64'):
-    return np.complex128
-  if p in (32, '32', 16, '16', 'bf16', 8, '8'):
-    return np.complex64
-  raise ValueError(f'Unsupported precision: {p}')
+  return _get_complex(_get_precision(env=env))
 
 
 def tolerance(*, env: Optional[EnvironmentState] = None) -> np.ndarray:

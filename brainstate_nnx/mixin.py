@@ -15,7 +15,6 @@ Example::
   True
 """
 
-from __future__ import annotations
 
 from typing import Any, Optional, Sequence, TypeVar, Union, _GenericAlias
 
