@@ -41,3 +41,9 @@ from ._dropout import (
 from . import _dropout
 
 __all__ += _dropout.__all__
+from ._normalizations import (
+  BatchNorm0d, BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm, GroupNorm,
+)
+from . import _normalizations
+
+__all__ += _normalizations.__all__

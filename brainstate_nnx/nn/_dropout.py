@@ -22,13 +22,8 @@ import jax.numpy as jnp
 from .. import environ
 from .._state import ShortTermState
 from .._units import maybe_attach_unit, split_mantissa_unit
-from ._module import Module
+from ._module import ElementWiseBlock
 from ._rngs import bernoulli, format_rngs
-
-try:  # BrainState's marker base class of element-wise layers
-  from ._module import ElementWiseBlock
-except ImportError:  # pragma: no cover - until the foundation provides it
-  ElementWiseBlock = Module
 
 __all__ = [
   'Dropout',

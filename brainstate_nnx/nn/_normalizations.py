@@ -460,7 +460,7 @@ class GroupNorm(Module):
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> gn = brainstate.nn.GroupNorm(in_size=(5, 6), num_groups=3)
+    >>> gn = brainstate.nn.GroupNorm(in_size=6, num_groups=3)   # 6 channels
     >>> gn.group_size
     2
     >>> gn(jnp.arange(60.).reshape(2, 5, 6)).shape
