@@ -339,8 +339,8 @@ class LayerNorm(Module):
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
     >>> ln = brainstate.nn.LayerNorm(4)
-    >>> ln(jnp.array([[1., 2., 3., 4.]])).round(3)
-    Array([[-1.342, -0.447,  0.447,  1.342]], dtype=float32)
+    >>> [round(v, 3) for v in ln(jnp.array([1., 2., 3., 4.])).tolist()]
+    [-1.342, -0.447, 0.447, 1.342]
   """
 
   __module__ = 'brainstate_nnx.nn'
@@ -403,8 +403,8 @@ class RMSNorm(Module):
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
     >>> rms = brainstate.nn.RMSNorm(2)
-    >>> rms(jnp.array([3., 4.])).round(3)
-    Array([0.849, 1.131], dtype=float32)
+    >>> [round(v, 3) for v in rms(jnp.array([3., 4.])).tolist()]
+    [0.849, 1.131]
   """
 
   __module__ = 'brainstate_nnx.nn'
