@@ -48,8 +48,6 @@ def _check_prob(prob) -> None:
     )
 
 
-def _fit() -> bool:
-  return environ.get('fit', desc=_FIT_DESC)
 
 
 def _keep_scaled(mask, x, prob):
@@ -68,13 +66,25 @@ def _alpha_affine(prob: float) -> tuple[float, float]:
 
 
 class _Stochastic(ElementWiseBlock):
-  """Holds the layer's random stream (``self.rngs``; ``None``: the default one)."""
+  """Holds the layer's random stream (``self.rngs``; ``None``: the default one).
+
+  ``deterministic`` (``None`` by default) is Flax's switch: ``model.eval()`` /
+  ``model.train()`` of ``nnx.Module`` set it to True / False, and then it
+  overrides ``environ`` ``fit``. Being a static attribute, it is part of the
+  graph definition, so ``nnx.jit`` retraces when it changes.
+  """
 
   rng_collection = 'dropout'
 
   def __init__(self, name: Optional[str] = None, rngs: Any = None):
     super().__init__(name=name)
     self.rngs = format_rngs(rngs, self.rng_collection)
+    self.deterministic = None
+
+  def _training(self) -> bool:
+    if self.deterministic is not None:
+      return not self.deterministic
+    return environ.get('fit', desc=_FIT_DESC)
 
   def _bernoulli(self, p, shape):
     return bernoulli(self.rngs, p, shape)
@@ -115,7 +125,7 @@ class Dropout(_Stochastic):
     self.broadcast_dims = broadcast_dims
 
   def __call__(self, x):
-    if _fit() and self.prob < 1.:
+    if self._training() and self.prob < 1.:
       shape = list(x.shape)
       for d in self.broadcast_dims:
         shape[d] = 1
@@ -152,7 +162,7 @@ class _DropoutNd(_Stochastic):
       if ch == 0:
         raise AssertionError(f'Channel axis must not be 0. But got {self.channel_axis}.')
       keep_axes = (0, ch)
-    if _fit() and self.prob < 1.:
+    if self._training() and self.prob < 1.:
       shape = [d if i in keep_axes else 1 for i, d in enumerate(x.shape)]
       mask = jnp.broadcast_to(self._bernoulli(self.prob, shape), x.shape)
       return _keep_scaled(mask, x, self.prob)
@@ -234,7 +244,7 @@ class AlphaDropout(_Stochastic):
     self.a, self.b = _alpha_affine(prob)
 
   def __call__(self, x):
-    if _fit() and self.prob < 1.:
+    if self._training() and self.prob < 1.:
       dtype = jnp.result_type(x)
       mask = self._bernoulli(self.prob, x.shape)
       kept = jnp.where(mask, jnp.asarray(x, dtype=dtype), jnp.asarray(self.alpha, dtype=dtype))
@@ -267,7 +277,7 @@ class FeatureAlphaDropout(_Stochastic):
     self.a, self.b = _alpha_affine(prob)
 
   def __call__(self, x):
-    if _fit() and self.prob < 1.:
+    if self._training() and self.prob < 1.:
       dtype = jnp.result_type(x)
       ch = self.channel_axis % x.ndim
       shape = [1] * x.ndim
@@ -315,7 +325,7 @@ class DropoutFixed(_Stochastic):
       self.mask = ShortTermState(self._bernoulli(self.prob, size))
 
   def update(self, x):
-    if _fit() and self.prob < 1.:
+    if self._training() and self.prob < 1.:
       mask = self.mask.value
       if mask.shape != x.shape:
         raise ValueError(

@@ -22,6 +22,7 @@ from .. import environ
 from .._state import BatchState, ParamState
 from . import init
 from ._module import Module
+from ._weight_standardization import weight_standardization  # noqa: F401  (BrainState's home of it)
 
 __all__ = [
   'BatchNorm0d',
@@ -189,6 +190,8 @@ class _BatchNorm(Module):
     self.feature_axes = _canonical_axes(len(in_size), _as_axes(feature_axis))
     self.axis_name = axis_name
     self.axis_index_groups = axis_index_groups
+    # Flax's switch (set by nnx.Module.train() / .eval()); None: environ ``fit``
+    self.use_running_average = None
 
     shape = _feature_shape(in_size, self.feature_axes)
     if track_running_stats:
@@ -225,7 +228,10 @@ class _BatchNorm(Module):
     offset = 1 if batched else 0
     reduction_axes = tuple(i for i in range(x.ndim) if i - offset not in self.feature_axes)
 
-    fit = environ.get('fit', desc=_FIT_DESC)
+    if self.use_running_average is None:
+      fit = environ.get('fit', desc=_FIT_DESC)
+    else:
+      fit = not self.use_running_average
     if self.track_running_stats:
       if fit:
         mean, var = _stats(x, reduction_axes, self.dtype, self.axis_name,
@@ -246,6 +252,8 @@ class BatchNorm0d(_BatchNorm):
   While ``environ`` ``fit`` is True the batch statistics normalize the input
   and update ``running_mean`` / ``running_var`` (``r <- momentum * r + (1 -
   momentum) * batch``); while it is False the running statistics are used.
+  Flax's ``model.train()`` / ``model.eval()`` set ``use_running_average``
+  (default ``None``), which then overrides ``fit``.
 
   Args:
     in_size: the input shape without the batch axis.
