@@ -21,7 +21,7 @@ SPECS = {
   'conv2d': (lambda b: b.nn.Conv2d((6, 6, 2), 3, 3), (6, 6, 2)),
   'conv2d_groups_dil': (lambda b: b.nn.Conv2d((7, 7, 4), 6, (3, 2), rhs_dilation=2, groups=2,
                                               padding=1, b_init=b.nn.init.Normal()), (7, 7, 4)),
-  'conv2d_lhs_dil_mask': (lambda b: b.nn.Conv2d((5, 5, 2), 2, 3, lhs_dilation=2,
+  'conv2d_lhs_dil_mask': (lambda b: b.nn.Conv2d((5, 5, 2), 2, 3, lhs_dilation=2, padding=1,
                                                 w_mask=jnp.asarray(np.random.RandomState(0).rand(
                                                   3, 3, 2, 2) > .3, jnp.float32)), (5, 5, 2)),
   'conv2d_cf': (lambda b: b.nn.Conv2d((2, 6, 5), 3, 3, stride=(2, 1), channel_first=True,
@@ -109,6 +109,8 @@ BAD = [
   ('padding_type', lambda b: b.nn.Conv2d((6, 6, 2), 2, 3, padding=1.5), ValueError),
   ('padding_elem', lambda b: b.nn.Conv2d((6, 6, 2), 2, 3, padding=['a', 'b']), ValueError),
   ('kernel_size_len', lambda b: b.nn.Conv2d((6, 6, 2), 2, (3, 3, 3)), TypeError),
+  ('lhs_dilation_string_padding', lambda b: b.nn.Conv2d((6, 6, 2), 2, 3, lhs_dilation=2),
+   ValueError),
   ('groups_out', lambda b: b.nn.Conv2d((6, 6, 4), 3, 3, groups=2), ValueError),
   ('groups_in', lambda b: b.nn.Conv2d((6, 6, 3), 4, 3, groups=2), ValueError),
   ('T_groups_in', lambda b: b.nn.ConvTranspose1d((6, 3), 4, 3, groups=2), ValueError),
@@ -208,11 +210,13 @@ def test_nnx_optimizer_step_in_plain_nnx_module():
   x, y = rand((4, 6, 6, 1)), rand((4, 2), 1)
   loss_fn = lambda m: jnp.mean((m(x) - y) ** 2)
   params = nnx.state(model, nnx.Param)
-  assert len(jax.tree.leaves(params)) == 8  # c1 w,b; c2 w,gain; up w; fc w,b ... + ws bias? no
+  assert {k: sorted(v.value) for k, v in nnx.to_flat_state(params)} == {
+    ('c1', 'weight'): ['bias', 'weight'], ('c2', 'weight'): ['gain', 'weight'],
+    ('up', 'weight'): ['weight'], ('fc', 'weight'): ['bias', 'weight']}
   clone = nnx.clone(model)
 
   # reference: brainstate_nnx grad over the clone's ParamStates + optax by hand
-  ps = clone.states(bsn.ParamState)
+  ps = bsn.nn.states(clone, bsn.ParamState)
   values = {k: v.value for k, v in ps.items()}
   tx = optax.adam(1e-2)
   opt_state = tx.init(values)
