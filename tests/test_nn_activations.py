@@ -351,7 +351,7 @@ def test_prelu_is_a_flax_citizen():
 
   net = Net()
   params = nnx.state(net, nnx.Param)
-  assert list(params.flat_state()[0][0]) == ['act', 'weight']
+  assert [tuple(k) for k, _ in nnx.to_flat_state(params)] == [('act', 'weight')]
   opt = nnx.Optimizer(net, optax.sgd(0.1), wrt=nnx.Param)
 
   @nnx.jit
