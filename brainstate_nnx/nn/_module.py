@@ -33,8 +33,15 @@ __all__ = ['Module', 'states', 'nodes', 'init_all_states', 'reset_all_states',
 
 def states(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
   """Path-keyed States of ``node`` (one mapping per filter when several)."""
-  items = [(p, v) for p, v in graph_items(node, allowed_hierarchy, 'leaf')
-           if isinstance(v, State)]
+  items = []
+  for p, v in graph_items(node, allowed_hierarchy, 'leaf'):
+    if isinstance(v, nnx.Variable):
+      if not isinstance(v, State):
+        if v.hijax or v.ref:
+          continue
+        # a stock Flax Variable (e.g. inside a plain nnx.Module): track it
+        adopt(v)
+      items.append((p, v))
   return split_items(items, filters)
 
 
