@@ -307,3 +307,28 @@ def test_brainstate_lstm_program_runs_unchanged():
   _close(losses, ref_losses, rtol=1e-5)
   _close(h, ref_h, rtol=1e-4, atol=1e-5)
   assert float(losses[2]) < float(losses[0])
+
+
+def test_orbax_round_trip_of_a_recurrent_model(tmp_path):
+  """Parameters and hidden States of a model made of LSTMCell, Sequential,
+  activation layers and plain functions save with orbax and restore into a
+  fresh model (nnx.state / nnx.update)."""
+  ocp = pytest.importorskip('orbax.checkpoint')
+
+  def make(seed):
+    bsn.random.seed(seed)
+    m = bsn.nn.Sequential(bsn.nn.LSTMCell(N_IN, N_OUT), bsn.nn.PReLU(N_OUT), jnp.tanh,
+                          bsn.nn.Linear.desc(out_size=2))
+    bsn.nn.init_all_states(m, batch_size=B)
+    return m
+
+  src, dst = make(0), make(1)
+  src(XS[0])  # non-zero hidden state
+  path = str(tmp_path / 'ckpt')
+  ckpt = ocp.StandardCheckpointer()
+  ckpt.save(path, nnx.state(src))
+  ckpt.wait_until_finished()
+  nnx.update(dst, ckpt.restore(path, nnx.state(dst)))
+  _tree_equal(_values(dst), _values(src))
+  assert type(dst.layers[0].h) is bsn.HiddenState
+  _close(dst(XS[1]), src(XS[1]))
