@@ -1,7 +1,6 @@
 """Sequential, Flatten/Unflatten, EnvironContext/Vmap/Map, collective ops,
 count_parameters and clip_grad_norm, differential against BrainState 0.5.4."""
 
-import warnings
 
 import brainstate as bst
 import jax

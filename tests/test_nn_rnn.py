@@ -253,62 +253,6 @@ def test_lstm_classifier_trains_with_nnx_optimizer():
   assert model.rnn.h.value.shape == (B, N_OUT)  # the hidden State came back from nnx.jit
 
 
-def _lstm_program(brainstate):
-  """An LSTM classifier written the way BrainState's docs write one; only
-  the module object ``brainstate`` differs between the two runs."""
-  brainstate.environ.set(dt=0.1)
-
-  class LSTMClassifier(brainstate.nn.Module):
-    def __init__(self, n_in, n_hidden):
-      super().__init__()
-      self.rnn = brainstate.nn.LSTMCell(n_in, n_hidden)
-      self.readout = brainstate.nn.Sequential(brainstate.nn.Dropout(0.8),
-                                              brainstate.nn.Linear(n_hidden, 2))
-
-    def update(self, x):
-      return self.readout(self.rnn(x))
-
-  brainstate.random.seed(0)
-  model = LSTMClassifier(4, 32)
-  brainstate.nn.init_all_states(model, batch_size=16)
-  xs = brainstate.random.randn(6, 16, 4)
-  ys = (xs.sum(axis=(0, 2)) > 0).astype(jnp.int32)
-  params = model.states(brainstate.ParamState)
-
-  def loss_fn():
-    brainstate.nn.reset_all_states(model, batch_size=16)
-    logits = brainstate.transform.for_loop(model, xs)[-1]
-    return optax.softmax_cross_entropy_with_integer_labels(logits, ys).mean()
-
-  @brainstate.transform.jit
-  def step():
-    with brainstate.environ.context(fit=True):
-      grads, loss = brainstate.transform.grad(loss_fn, params, return_value=True)()
-    grads = brainstate.nn.clip_grad_norm(grads, 1.0)
-    for k in params:
-      params[k].value = jax.tree.map(lambda p, g: p - 0.5 * g, params[k].value, grads[k])
-    return loss
-
-  losses = [step() for _ in range(3)]
-  with brainstate.environ.context(fit=False):
-    losses.append(loss_fn())
-  return losses, model.rnn.h.value
-
-
-def test_brainstate_lstm_program_runs_unchanged():
-  try:
-    ref_losses, ref_h = _lstm_program(bst)
-  finally:
-    bst.environ.pop('dt', None)
-  try:
-    losses, h = _lstm_program(bsn)
-  finally:
-    bsn.environ.pop('dt', None)
-  _close(losses, ref_losses, rtol=1e-5)
-  _close(h, ref_h, rtol=1e-4, atol=1e-5)
-  assert float(losses[2]) < float(losses[0])
-
-
 def test_orbax_round_trip_of_a_recurrent_model(tmp_path):
   """Parameters and hidden States of a model made of LSTMCell, Sequential,
   activation layers and plain functions save with orbax and restore into a
