@@ -235,7 +235,7 @@ def test_lstm_classifier_trains_with_nnx_optimizer():
   params = params_of(model)
   flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
   assert sorted('/'.join(map(str, k)) for k, _ in flat) == ['out/weight', 'rnn/W/weight']
-  loss0, g = jax.value_and_grad(_pure_classifier_loss)(params, XS, labels)
+  loss0, g = jax.jit(jax.value_and_grad(_pure_classifier_loss))(params, XS, labels)
   expected = jax.tree.map(lambda p, gi: p - 0.1 * gi, params, g)
 
   opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
