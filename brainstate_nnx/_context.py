@@ -87,6 +87,8 @@ EPOCH = [0]
 def bump_epoch() -> None:
   """Marks that the structure or configuration of some Module changed."""
   EPOCH[0] += 1
+_CONTAINERS = (dict, list)
+
 # the thread-local context, for hot paths that test ``CONTEXT.frames`` directly
 CONTEXT = _CTX
 
@@ -115,7 +117,7 @@ class Frame:
 
   __slots__ = (
     'owner', 'owned', 'states', 'local', 'saved', 'written', 'read',
-    'trace_state', 'parent', 'saved_owned', 'created',
+    'trace_state', 'parent', 'saved_owned', 'created', 'containers',
   )
 
   def __init__(self, owner: Any, owned: Sequence[Any]):
@@ -134,6 +136,7 @@ class Frame:
     self.saved_owned: list[tuple] = []
     # States constructed by the user function while the frame was active
     self.created: list[Any] = []
+    self.containers: Any = ()
 
   # -- life cycle ---------------------------------------------------------
   def enter(self, values: Sequence[Any]) -> None:
@@ -149,6 +152,11 @@ class Frame:
       setattr_(st, '_raw_value', v)
       setattr_(st, '_trace_state', ts)
     self.saved_owned = originals
+    # container values (dicts, lists) may be changed in place: remember their
+    # leaves to tell (see written_owned)
+    self.containers = [
+      (i, v, jax.tree.leaves(v)) for i, v in enumerate(values) if type(v) in _CONTAINERS
+    ] if values else ()
     stack.append(self)
 
   def exit(self) -> None:
@@ -170,11 +178,21 @@ class Frame:
       setattr_(st, '_trace_state', ts)
 
   def written_owned(self) -> dict[int, Any]:
-    """``{index: new value}`` of the owned States written in the frame."""
+    """``{index: new value}`` of the owned States written in the frame.
+
+    An owned State whose dict/list value was changed in place
+    (``s.value['a'] = x``) counts as written.
+    """
     owned = self.owned
-    idx = sorted(owned[i] for i in self.written if i in owned)
+    idx = {owned[i] for i in self.written if i in owned}
     states = self.states
-    return {i: states[i]._raw_value for i in idx}
+    for i, v, leaves in self.containers:
+      if i not in idx:
+        raw = states[i]._raw_value
+        if raw is not v or any(a is not b for a, b in zip(jax.tree.leaves(raw), leaves)) \
+            or len(jax.tree.leaves(raw)) != len(leaves):
+          idx.add(i)
+    return {i: states[i]._raw_value for i in sorted(idx)}
 
   def written_states(self) -> list[Any]:
     """Every State written in the frame: owned ones (in owned order), then others."""
@@ -360,7 +378,13 @@ def check_foreign_read(st) -> None:
       'would be baked into the compiled program as a constant and silently go '
       'stale when the State changes. Use brainstate_nnx.transform.jit (or '
       'transform.scan / for_loop / cond / eval_shape), or pass the value in as '
-      'an argument.'
+      'an argument. Under Flax transforms (nnx.jit, nnx.value_and_grad, ...) '
+      'only Variables reachable from the arguments are threaded; a global State '
+      'such as the default stream of brainstate_nnx.random is not. Give the '
+      'model its own random stream instead: rngs=brainstate_nnx.random.'
+      'RandomState(seed) (or an int seed, or nnx.Rngs(seed)) on Dropout and the '
+      'other stochastic layers, or a model attribute self.rng = brainstate_nnx.'
+      'random.RandomState(seed) that __call__ draws from (self.rng.randn(...)).'
     )
 
 

@@ -49,12 +49,14 @@ _CONFIG_ATOMS = (type(None), bool, int, float, str)
 _ARRAY_LEAF = (jax.Array, np.ndarray, np.generic, bool, int, float, complex)
 
 
+def _is_brainstate_module(mod: str) -> bool:
+  return mod == 'brainstate' or mod.startswith('brainstate.')
+
+
 def is_foreign_state(x) -> bool:
   """True for a State of the real ``brainstate`` package (not usable here)."""
-  t = type(x)
-  return (t.__module__.startswith('brainstate.')
-          and any(c.__name__ == 'State' and c.__module__.startswith('brainstate')
-                  for c in t.__mro__))
+  return any(c.__name__ == 'State' and _is_brainstate_module(c.__module__ or '')
+             for c in type(x).__mro__)
 
 
 def _code_names(code, out: set) -> None:

@@ -319,6 +319,10 @@ class State(_Hooked):
       # Fast path: an (immutable) array leaf needs none of nnx's copying.
       if isinstance(v, _LEAF_TYPES) and _plain(self._var_metadata, 'on_get_value'):
         return v
+      # A dict/list value is handed out itself, as BrainState does, so that
+      # ``s.value['a'] = x`` changes the State (transforms see the change).
+      if type(v) in (dict, list) and _plain(self._var_metadata, 'on_get_value'):
+        return v
     return super().get_value(index=index)
 
   def set_value(self, value: Any, *, index: Any = _MISSING):

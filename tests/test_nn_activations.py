@@ -351,7 +351,7 @@ def test_prelu_is_a_flax_citizen():
 
   net = Net()
   params = nnx.state(net, nnx.Param)
-  assert list(params.flat_state()[0][0]) == ['act', 'weight']
+  assert [tuple(k) for k, _ in nnx.to_flat_state(params)] == [('act', 'weight')]
   opt = nnx.Optimizer(net, optax.sgd(0.1), wrt=nnx.Param)
 
   @nnx.jit
@@ -365,3 +365,31 @@ def test_prelu_is_a_flax_citizen():
   neg = np.asarray(X) < 0
   expect = w0 - 0.1 * np.sum(2 * (0.25 * np.asarray(X) ** 2) * neg, axis=0)
   _close(net.act.weight.value, expect)
+
+
+def test_rrelu_layer_with_a_model_owned_stream():
+  """RReLU(rngs=...) draws from its own stream (as the dropout layers), so it
+  also works inside a Flax training step; the default stream does not."""
+  x = -jnp.abs(X)
+  # an int seed: the slopes of RandomState(seed).uniform
+  y = bsn.nn.RReLU(0.2, 0.4, rngs=3)(x)
+  a = bsn.random.RandomState(3).uniform(0.2, 0.4, size=x.shape, dtype=x.dtype)
+  _close(y, a * x)
+
+  class Net(nnx.Module):
+    def __init__(self, rngs):
+      self.act = bsn.nn.RReLU(rngs=rngs)
+
+    def __call__(self, v):
+      return self.act(v)
+
+  @nnx.jit
+  def run(net, v):
+    return nnx.value_and_grad(lambda m: jnp.sum(m(v) ** 2))(net)[0]
+
+  for rngs in (nnx.Rngs(dropout=0), 5):
+    net = Net(rngs)
+    first, second = float(run(net, x)), float(run(net, x))
+    assert first != second  # the stream advanced through nnx.jit
+  with pytest.raises(bsn.TraceContextError, match='own random stre'):
+    run(Net(None), x)

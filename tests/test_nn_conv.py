@@ -1,6 +1,5 @@
 """Convolutions: differential against BrainState 0.5.4, Flax interop, bad input."""
 
-import brainstate as bst
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,11 +8,10 @@ import pytest
 from flax import nnx
 
 import brainstate_nnx as bsn
-from _layer_diff import build, rand, run_both
+from _layer_diff import bst, build, rand, run_both
 
 # (spec, unbatched input shape)
 SPECS = {
-  'conv1d': (lambda b: b.nn.Conv1d((8, 2), 3, 3), (8, 2)),
   'conv1d_valid_stride_bias': (lambda b: b.nn.Conv1d((9, 2), 4, 3, stride=2, padding='VALID',
                                                      b_init=b.nn.init.Normal()), (9, 2)),
   'conv1d_cf_pad': (lambda b: b.nn.Conv1d((2, 8), 3, 3, padding=(1, 2), channel_first=True,
@@ -21,7 +19,7 @@ SPECS = {
   'conv2d': (lambda b: b.nn.Conv2d((6, 6, 2), 3, 3), (6, 6, 2)),
   'conv2d_groups_dil': (lambda b: b.nn.Conv2d((7, 7, 4), 6, (3, 2), rhs_dilation=2, groups=2,
                                               padding=1, b_init=b.nn.init.Normal()), (7, 7, 4)),
-  'conv2d_lhs_dil_mask': (lambda b: b.nn.Conv2d((5, 5, 2), 2, 3, lhs_dilation=2,
+  'conv2d_lhs_dil_mask': (lambda b: b.nn.Conv2d((5, 5, 2), 2, 3, lhs_dilation=2, padding=1,
                                                 w_mask=jnp.asarray(np.random.RandomState(0).rand(
                                                   3, 3, 2, 2) > .3, jnp.float32)), (5, 5, 2)),
   'conv2d_cf': (lambda b: b.nn.Conv2d((2, 6, 5), 3, 3, stride=(2, 1), channel_first=True,
@@ -89,6 +87,16 @@ def test_train_eval_same():
       np.testing.assert_allclose(ours(x), ref(x), rtol=1e-5, atol=1e-6)
 
 
+def test_vmap_over_unbatched_calls():
+  """``transform.vmap`` maps the unbatched call; it equals the batched call, as in BrainState."""
+  spec, shape = SPECS['conv2d']
+  ref, ours = build(bst, spec), build(bsn, spec)
+  x = rand((3,) + shape)
+  y = bsn.transform.vmap(ours)(x)
+  np.testing.assert_allclose(y, ours(x), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(y, bst.transform.vmap(ref)(x), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize('padding', [1, (1, 2), [(1, 2)], [(0, 1), (2, 0)], 'VALID'])
 def test_padding_forms(padding):
   for cls in ('Conv2d', 'ConvTranspose2d'):
@@ -109,6 +117,8 @@ BAD = [
   ('padding_type', lambda b: b.nn.Conv2d((6, 6, 2), 2, 3, padding=1.5), ValueError),
   ('padding_elem', lambda b: b.nn.Conv2d((6, 6, 2), 2, 3, padding=['a', 'b']), ValueError),
   ('kernel_size_len', lambda b: b.nn.Conv2d((6, 6, 2), 2, (3, 3, 3)), TypeError),
+  ('lhs_dilation_string_padding', lambda b: b.nn.Conv2d((6, 6, 2), 2, 3, lhs_dilation=2),
+   ValueError),
   ('groups_out', lambda b: b.nn.Conv2d((6, 6, 4), 3, 3, groups=2), ValueError),
   ('groups_in', lambda b: b.nn.Conv2d((6, 6, 3), 4, 3, groups=2), ValueError),
   ('T_groups_in', lambda b: b.nn.ConvTranspose1d((6, 3), 4, 3, groups=2), ValueError),
@@ -208,21 +218,29 @@ def test_nnx_optimizer_step_in_plain_nnx_module():
   x, y = rand((4, 6, 6, 1)), rand((4, 2), 1)
   loss_fn = lambda m: jnp.mean((m(x) - y) ** 2)
   params = nnx.state(model, nnx.Param)
-  assert len(jax.tree.leaves(params)) == 8  # c1 w,b; c2 w,gain; up w; fc w,b ... + ws bias? no
+  assert {k: sorted(v.value) for k, v in nnx.to_flat_state(params)} == {
+    ('c1', 'weight'): ['bias', 'weight'], ('c2', 'weight'): ['gain', 'weight'],
+    ('up', 'weight'): ['weight'], ('fc', 'weight'): ['bias', 'weight']}
   clone = nnx.clone(model)
 
   # reference: brainstate_nnx grad over the clone's ParamStates + optax by hand
-  ps = clone.states(bsn.ParamState)
-  values = {k: v.value for k, v in ps.items()}
+  ps = bsn.nn.states(clone, bsn.ParamState)
   tx = optax.adam(1e-2)
-  opt_state = tx.init(values)
+
+  @bsn.transform.jit
+  def ref_step(opt_state):
+    grads, l = bsn.transform.grad(lambda: loss_fn(clone), ps, return_value=True)()
+    values = {k: v.value for k, v in ps.items()}
+    upd, opt_state = tx.update(dict(grads), opt_state, values)
+    new = optax.apply_updates(values, upd)
+    for k in ps:
+      ps[k].value = new[k]
+    return opt_state, l
+
+  opt_state = tx.init({k: v.value for k, v in ps.items()})
   ref_losses = []
   for _ in range(2):
-    grads, l = bsn.transform.grad(lambda: loss_fn(clone), ps, return_value=True)()
-    upd, opt_state = tx.update(dict(grads), opt_state, values)
-    values = optax.apply_updates(values, upd)
-    for k in ps:
-      ps[k].value = values[k]
+    opt_state, l = ref_step(opt_state)
     ref_losses.append(float(l))
 
   optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
@@ -239,3 +257,25 @@ def test_nnx_optimizer_step_in_plain_nnx_module():
                              rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(bsn.transform.jit(lambda: model(x))(), clone(x), rtol=1e-5,
                              atol=1e-6)
+
+
+def test_orbax_checkpoint_round_trip(tmp_path):
+  """``nnx.state`` of a model of these layers saves and restores with orbax,
+  dict-valued ParamStates and the masks' data arrays included."""
+  import orbax.checkpoint as ocp
+
+  def make(seed):
+    bsn.random.seed(seed)
+    return bsn.nn.Conv2d((6, 6, 2), 3, 3, b_init=bsn.nn.init.Normal(),
+                         w_mask=jnp.ones((3, 3, 2, 3)))
+
+  src, dst = make(0), make(1)
+  x = rand((1, 6, 6, 2))
+  assert not np.allclose(src(x), dst(x))
+  ckpt = ocp.StandardCheckpointer()
+  path = tmp_path / 'ckpt'
+  ckpt.save(path, nnx.state(src))
+  ckpt.wait_until_finished()
+  nnx.update(dst, ckpt.restore(path, nnx.state(dst)))
+  np.testing.assert_array_equal(src(x), dst(x))
+  assert type(dst.weight) is bsn.ParamState

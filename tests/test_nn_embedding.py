@@ -1,6 +1,5 @@
 """Embedding: differential against BrainState 0.5.4, Flax interop, bad input."""
 
-import brainstate as bst
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from flax import nnx
 
 import brainstate_nnx as bsn
-from _layer_diff import assert_tree_close, build, run_both
+from _layer_diff import bst, assert_tree_close, build, run_both
 
 IDX = jnp.array([[1, 3, 3], [0, 5, 1]])
 
@@ -24,10 +23,16 @@ SPECS = {
 }
 
 
-@pytest.mark.parametrize('name', sorted(SPECS))
-@pytest.mark.parametrize('idx', [IDX, IDX[0], jnp.array(2)], ids=['2d', '1d', 'scalar'])
+CASES = [(n, '2d') for n in sorted(SPECS)] + [
+  ('plain', '1d'), ('plain', 'scalar'), ('freq_padding', '1d'), ('max_norm', 'scalar')]
+INDICES = {'2d': IDX, '1d': IDX[0], 'scalar': jnp.array(2)}
+
+
+@pytest.mark.parametrize('name,idx', CASES, ids=[f'{n}-{i}' for n, i in CASES])
 def test_same_params_outputs_grads(name, idx):
-  run_both(SPECS[name], idx)
+  """Same seed: identical tables; same indices: same outputs and gradients
+  under each library's own jit + grad."""
+  run_both(SPECS[name], INDICES[idx])
 
 
 def test_grad_options_hand_computed():

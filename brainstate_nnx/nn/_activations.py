@@ -124,10 +124,22 @@ def rrelu(x, lower: float = 0.125, upper: float = 0.3333333333333333):
     >>> bool(-1/3 <= y[0] <= -1/8), float(y[1])
     (True, 2.0)
   """
+  return _rrelu(x, lower, upper, None)
+
+
+def _rrelu(x, lower, upper, rngs):
+  """``rrelu`` drawing its slopes from ``rngs`` (``None``: the default stream;
+  a ``RandomState`` or an ``nnx.RngStream`` owned by a layer)."""
   m, unit = _mantissa_unit(x)
   m = jnp.asarray(m)
   dtype = jnp.result_type(m, float)
-  a = random.uniform(lower, upper, size=jnp.shape(m), dtype=dtype)
+  shape = jnp.shape(m)
+  if rngs is None:
+    a = random.uniform(lower, upper, size=shape, dtype=dtype)
+  elif isinstance(rngs, random.RandomState):
+    a = rngs.uniform(lower, upper, size=shape, dtype=dtype)
+  else:  # an nnx.RngStream
+    a = jax.random.uniform(rngs(), shape, dtype=dtype, minval=lower, maxval=upper)
   return maybe_attach_unit(jnp.where(m >= 0., m, a * m), unit)
 
 

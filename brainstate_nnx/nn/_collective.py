@@ -103,6 +103,30 @@ def call_order(level: int = 0, check_order_boundary: bool = True) -> Callable[[C
   return wrap
 
 
+def _vmap_call(call_fn, axis_size, state_tag, existing_only=False):
+  """Runs ``call_fn`` as ``axis_size`` members.
+
+  New States get a member axis (``vmap_new_states``). Writes to States that
+  already exist -- a ``reset_state`` of an ensemble made by
+  :func:`vmap_init_all_states` -- go through ``vmap2`` instead, which stores
+  one value per member. (BrainState 0.5.4 leaks a tracer into such States.)
+  """
+  from .._error import BatchAxisError
+  from ..random import DEFAULT
+  from ..transform._mapping import vmap2, vmap_new_states
+
+  if not existing_only:
+    key = DEFAULT.value
+    try:
+      vmap_new_states(call_fn, state_tag=state_tag, axis_size=axis_size)()
+      return
+    except BatchAxisError:
+      # it writes pre-existing States: map them per member instead, drawing
+      # from the random stream as if the first attempt had not happened
+      DEFAULT.value = key
+  vmap2(call_fn, axis_size=axis_size)()
+
+
 def vmap_call_all_fns(
   target: T,
   fn_name: str,
@@ -117,7 +141,9 @@ def vmap_call_all_fns(
 
   Every State the calls create gets a leading axis of size ``axis_size``
   (``state_tag`` is added to them); each member draws its own random
-  numbers. ``axis_size`` must be a positive integer.
+  numbers. Calls that write existing States (e.g. ``reset_state`` after
+  :func:`vmap_init_all_states`) store one value per member.
+  ``axis_size`` must be a positive integer.
 
   Example::
 
@@ -129,8 +155,6 @@ def vmap_call_all_fns(
     >>> cell.h.value.shape
     (5, 2)
   """
-  from ..transform._mapping import vmap_new_states
-
   if axis_size is None or axis_size <= 0:
     raise ValueError(f'axis_size must be a positive integer, got {axis_size}')
   args = args if isinstance(args, tuple) else (args,)
@@ -142,7 +166,7 @@ def vmap_call_all_fns(
     call_all_fns(target, fn_name=fn_name, args=args, kwargs=kwargs,
                  node_to_exclude=node_to_exclude, fn_if_not_exist=fn_if_not_exist)
 
-  vmap_new_states(call_fn, state_tag=state_tag, axis_size=axis_size)()
+  _vmap_call(call_fn, axis_size, state_tag)
   return target
 
 
@@ -155,15 +179,19 @@ def vmap_reset_all_states(
   **reset_kwargs,
 ) -> T:
   """``reset_state(*reset_args, **reset_kwargs)`` on every module, as in
-  :func:`vmap_call_all_fns` (``axis_size`` members).
+  :func:`vmap_call_all_fns`: each of the ``axis_size`` members is reset on
+  its own (its own random draws), States keep their member axis.
 
   Example::
 
     >>> import brainstate_nnx as brainstate
     >>> class Cell(brainstate.nn.Module):
-    ...   def reset_state(self):
+    ...   def init_state(self):
     ...     self.h = brainstate.HiddenState(brainstate.random.rand(2))
-    >>> brainstate.nn.vmap_reset_all_states(Cell(), axis_size=3).h.value.shape
+    ...   def reset_state(self):
+    ...     self.h.value = brainstate.random.rand(2)
+    >>> cell = brainstate.nn.vmap_init_all_states(Cell(), axis_size=3)
+    >>> brainstate.nn.vmap_reset_all_states(cell, axis_size=3).h.value.shape
     (3, 2)
   """
   return vmap_call_all_fns(target, 'reset_state', args=reset_args, kwargs=reset_kwargs,

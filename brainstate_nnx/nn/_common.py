@@ -234,17 +234,14 @@ class Map(Module):
     self.call_state_axes = call_state_axes
     self.init_state_axes = init_state_axes
     self.behavior = behavior
-    self._mapped = _Opaque(None)      # {axis: [States]} made by init_all_states
+    # ``{axis: [States]}`` made by init_all_states; part of the graph as in
+    # BrainState, so ``states()`` paths match (``('dict_vmap_states', 0, 0)``).
+    self.dict_vmap_states = None
     self._state_axes = _Opaque(None)  # the call-time {axis: selector}
-
-  @property
-  def dict_vmap_states(self):
-    """``{axis: [States]}`` created by :meth:`init_all_states` (``None`` before)."""
-    return self._mapped.obj
 
   def _integrate_state_axes(self, call_state_axes):
     axes = dict(call_state_axes or {})
-    mapped = self._mapped.obj
+    mapped = self.dict_vmap_states
     for k, v in tuple(axes.items()):
       if k in mapped:
         axes[k] = _filter.Any(v, _IdPredicate(mapped[k]))
@@ -258,13 +255,13 @@ class Map(Module):
     from ..transform import pmap2_new_states, vmap2_new_states
 
     mapper = vmap2_new_states if self.behavior == 'vmap' else pmap2_new_states
-    self._mapped = _Opaque(mapper(self.module, kwargs, state_tag=self.state_tag,
-                                  axis_size=self.init_map_size,
-                                  state_out_axes=self.init_state_axes))
+    self.dict_vmap_states = dict(mapper(self.module, kwargs, state_tag=self.state_tag,
+                                        axis_size=self.init_map_size,
+                                        state_out_axes=self.init_state_axes))
     self._state_axes = _Opaque(self._integrate_state_axes(self.call_state_axes))
 
   def _check_init(self):
-    if self._mapped.obj is None:
+    if self.dict_vmap_states is None:
       raise ValueError(
         'Map.update called before init_all_states. Please call init_all_states first.'
       )

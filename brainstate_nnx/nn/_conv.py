@@ -277,7 +277,9 @@ class Conv1d(_Conv):
     w_mask: array multiplied into the kernel on every call.
     channel_first: channels before the spatial axes.
 
-  ``out_size`` is inferred at construction.
+  ``out_size`` is inferred at construction. A kernel that does not fit the
+  (padded) input raises ``ValueError`` there (BrainState builds a layer with
+  an empty output instead).
 
   Example::
 

@@ -87,23 +87,35 @@ class ReLU(ElementWiseBlock):
 class RReLU(ElementWiseBlock):
   """:func:`~brainstate_nnx.nn.rrelu` (random negative slope in ``[lower, upper]``) as a layer.
 
+  Like BrainState, it draws new slopes on every call (training or not).
+  ``rngs`` (keyword only) chooses the random stream as for the dropout
+  layers: ``None`` for the default ``brainstate_nnx.random`` stream
+  (BrainState's numbers), or a model-owned ``RandomState`` / int seed /
+  ``nnx.Rngs`` (needed inside ``nnx.jit``).
+
   Example::
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
     >>> float(brainstate.nn.RReLU()(jnp.array([2.]))[0])
     2.0
+    >>> y = brainstate.nn.RReLU(rngs=0)(jnp.array([-1.]))
+    >>> bool(-1/3 <= float(y[0]) <= -1/8)
+    True
   """
 
   __module__ = 'brainstate_nnx.nn'
 
-  def __init__(self, lower: float = 1. / 8, upper: float = 1. / 3):
+  def __init__(self, lower: float = 1. / 8, upper: float = 1. / 3, *, rngs=None):
     super().__init__()
+    from ._rngs import format_rngs
+
     self.lower = lower
     self.upper = upper
+    self.rngs = format_rngs(rngs, 'dropout')
 
   def __call__(self, x):
-    return F.rrelu(x, self.lower, self.upper)
+    return F._rrelu(x, self.lower, self.upper, self.rngs)
 
 
 class Hardtanh(ElementWiseBlock):

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from .._state import ParamState
 from .._units import is_quantity, split_mantissa_unit, maybe_attach_unit, unit_module
@@ -304,10 +305,13 @@ class SparseLinear(Module):
       '"weight" must be a SparseMatrix: a brainunit.sparse CSR/CSC/COO or a '
       f'jax.experimental.sparse BCOO/BCSR matrix, got {type(spar_mat).__name__}.'
     )
+    if _is_jax_sparse(spar_mat) and hasattr(spar_mat, 'indptr'):
+      spar_mat = spar_mat.to_bcoo()  # BCSR cannot be a right operand; BCOO can
     self.out_size = spar_mat.shape[-1]
     if in_size is not None:
       _check_leading_dims(self.in_size, self.out_size)
-    self.spar_mat = spar_mat
+    # the matrix holds arrays (indices), so it is pytree data for nnx
+    self.spar_mat = nnx.data(spar_mat)
     params = dict(weight=spar_mat.data)
     if b_init is not None:
       params['bias'] = init.param(b_init, self.out_size[-1], allow_none=False)

@@ -65,6 +65,16 @@ class Sequential(Module):
     if size is not None:
       self.out_size = tuple(size)
 
+  def __new__(cls, *args, **kwargs):
+    # Make ``Sequential.__new__(Sequential)`` followed by ``Module.__init__``
+    # (BrainState's way to build an empty one) a valid nnx object too.
+    from flax.nnx.pytreelib import PytreeState
+
+    node = super().__new__(cls)
+    object.__setattr__(node, '_pytree__state', PytreeState())
+    object.__setattr__(node, '_pytree__nodes', cls._pytree__nodes)
+    return node
+
   def __setattr__(self, name, value):
     # ``layers`` is always data, even while empty, so appended layers are
     # seen by nnx.split / nnx.state and by brainstate_nnx's graph walk.
@@ -187,7 +197,7 @@ class Sequential(Module):
         )
     except Exception as e:
       raise BrainStateError(
-        f'Could not add the layer\n{layer}\nto the Sequential (input size {in_size}).'
+        f'Could not add the layer\n{layer}\nto the Sequential (input size {in_size}): {e}'
       ) from e
     return layer, _as_size(out_size)
 

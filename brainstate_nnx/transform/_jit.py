@@ -181,7 +181,11 @@ class JittedFunction:
     key = (config_key(self._nodes), env)
     jitted = self._jits.get(key)
     if jitted is None:
-      jitted = self._jits[key] = jax.jit(self._traced, **self._jit_options)
+      # a function object of its own: JAX caches traces per function
+      def traced(values, *args, **kwargs):
+        return self._traced(values, *args, **kwargs)
+
+      jitted = self._jits[key] = jax.jit(traced, **self._jit_options)
     self._jitted = jitted
 
   def _static_args(self, args, kwargs):
