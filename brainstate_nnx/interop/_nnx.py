@@ -3,7 +3,7 @@
 A brainstate_nnx model already *is* an NNX model, so ``to_nnx(model)`` returns
 it unchanged (zero copy) and ``from_nnx`` of a brainstate_nnx model too. Flax
 layers with a brainstate_nnx counterpart (``nnx.Linear``, ``nnx.Embed``,
-``nnx.Conv``, ``nnx.LSTMCell``, ``nnx.Sequential`` of those) are converted to
+``nnx.Conv``, ``nnx.LayerNorm``, ``nnx.LSTMCell``, ``nnx.Sequential`` of those) are converted to
 it with their weights, so outputs are equal; any other NNX module is
 *adopted* in place (its Variables become trackable States) and returned.
 
