@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 from jax.extend.core import get_opaque_trace_state as _opaque_trace
