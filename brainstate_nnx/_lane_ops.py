@@ -93,4 +93,4 @@ def no_vmap(x):
     >>> jax.vmap(lambda v: no_vmap(v).sum())(jnp.array([1., 2.]))
     Array([3., 3.], dtype=float32)
   """
-  return _without_vmap(jax.lax.stop_gradient(jnp.asarray(x)))
+  return without_vmap(jax.lax.stop_gradient(jnp.asarray(x)))

@@ -403,3 +403,13 @@ def test_keyboard_interrupt_inside_nested_transform():
   fire[0] = False
   assert float(step(1.0)) == 1.0
   assert float(a.value) == 1.0
+
+
+def test_jit_threads_only_used_states_of_a_large_closure():
+  m = bs.nn.Module()
+  m.used = bs.State(jnp.ones(2))
+  m.others = [bs.State(jnp.zeros(2)) for _ in range(20)]
+  f = bs.transform.jit(lambda x: m.used.value * x)
+  for k in range(3):
+    np.testing.assert_allclose(f(jnp.full(2, float(k))), [k, k])
+  assert f.states == [m.used]

@@ -224,11 +224,7 @@ def run_one_lane(frame: Frame, fn: Callable, args: tuple, in_axes, kwargs,
     size = axis_size or 1
 
   def run():
-    frame.enter(())
-    try:
-      fn(*lane_args, **lane_kwargs)
-    finally:
-      frame.exit()
+    _context.run_in_frame(frame, (), fn, tuple(lane_args), lane_kwargs, what='vmap2')
     return 0
 
   jax.vmap(run, in_axes=(), out_axes=None, axis_size=size, axis_name=axis_name)()
