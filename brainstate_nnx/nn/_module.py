@@ -222,7 +222,7 @@ class Module(nnx.Module, ParamDesc):
 
   def _check_valid_context(self, error_msg) -> None:
     # BrainState allows attribute assignment inside its transforms.
-    if not _context._CTX.frames:
+    if not _context.CONTEXT.frames:
       super()._check_valid_context(error_msg)
 
   # -- naming and sizes --------------------------------------------------------
