@@ -326,13 +326,6 @@ class State(_Hooked):
         return v
     return super().get_value(index=index)
 
-  def set_raw_value(self, value: Any, *, _unsafe_bypass_check: bool = False):
-    # nnx.update (and so nnx.Optimizer.update) hands a dict-valued State its new
-    # value as an nnx.State mapping: keep it the plain dict the layer wrote
-    if type(value) is nnx.State:
-      value = value.to_pure_dict()
-    super().set_raw_value(value, _unsafe_bypass_check=_unsafe_bypass_check)
-
   def set_value(self, value: Any, *, index: Any = _MISSING):
     # (``isinstance(value, nnx.Variable)`` would ask JAX for a tracer's type)
     if isinstance(type(value), _vl.VariableMeta):
