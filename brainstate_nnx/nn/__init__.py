@@ -14,3 +14,17 @@ __all__ = [
   'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
   'reset_all_states', 'vmap_init_all_states',
 ]
+
+# -- parameters, transforms, regularization, metrics (p10) --------------------
+from ._param_transform import (
+  Transform, IdentityT, SigmoidT, SoftplusT, NegSoftplusT, LogT, ExpT, TanhT,
+  SoftsignT, AffineT, ChainT, MaskedT, ClipT, ReluT, PositiveT, NegativeT,
+  ScaledSigmoidT, PowerT, OrderedT, SimplexT, UnitVectorT,
+)
+
+__all__ += [
+  'Transform', 'IdentityT', 'SigmoidT', 'SoftplusT', 'NegSoftplusT', 'LogT',
+  'ExpT', 'TanhT', 'SoftsignT', 'AffineT', 'ChainT', 'MaskedT', 'ClipT', 'ReluT',
+  'PositiveT', 'NegativeT', 'ScaledSigmoidT', 'PowerT', 'OrderedT', 'SimplexT',
+  'UnitVectorT',
+]
