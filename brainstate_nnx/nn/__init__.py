@@ -28,3 +28,19 @@ __all__ += [
   'PositiveT', 'NegativeT', 'ScaledSigmoidT', 'PowerT', 'OrderedT', 'SimplexT',
   'UnitVectorT',
 ]
+from ._regularization import (
+  Regularization, ChainedReg, GaussianReg, L1Reg, L2Reg, ElasticNetReg,
+  HuberReg, GroupLassoReg, TotalVariationReg, MaxNormReg, EntropyReg,
+  OrthogonalReg, SpectralNormReg, StudentTReg, CauchyReg, UniformReg,
+  LogNormalReg, ExponentialReg, GammaReg, BetaReg, HorseshoeReg,
+  InverseGammaReg, LogUniformReg, SpikeAndSlabReg, DirichletReg,
+)
+
+__all__ += [
+  'Regularization', 'ChainedReg', 'GaussianReg', 'L1Reg', 'L2Reg',
+  'ElasticNetReg', 'HuberReg', 'GroupLassoReg', 'TotalVariationReg',
+  'MaxNormReg', 'EntropyReg', 'OrthogonalReg', 'SpectralNormReg',
+  'StudentTReg', 'CauchyReg', 'UniformReg', 'LogNormalReg', 'ExponentialReg',
+  'GammaReg', 'BetaReg', 'HorseshoeReg', 'InverseGammaReg', 'LogUniformReg',
+  'SpikeAndSlabReg', 'DirichletReg',
+]
