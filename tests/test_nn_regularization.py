@@ -52,7 +52,15 @@ _CASES = [
   ('SpikeAndSlabReg', dict(weight=0.5, spike_scale=0.1, slab_scale=2.0, pi=0.3), _V),
   ('DirichletReg', dict(weight=0.5, alpha=2.0), _V),
 ]
-_IDS = [f'{c}-{i}' for i, (c, _, _) in enumerate(_CASES)]
+_NO_HYPER = {'L1Reg', 'L2Reg', 'GroupLassoReg', 'TotalVariationReg', 'EntropyReg',
+             'OrthogonalReg'}
+_SEEN = set()
+_GRAD_CASES = []  # fit_hyper=True once per class that has trainable hyper-parameters
+for _i, (_c, _k, _x) in enumerate(_CASES):
+  _GRAD_CASES.append(pytest.param(_c, _k, _x, False, id=f'{_c}-{_i}'))
+  if _c not in _NO_HYPER and _c not in _SEEN:
+    _GRAD_CASES.append(pytest.param(_c, _k, _x, True, id=f'{_c}-{_i}-fit_hyper'))
+  _SEEN.add(_c)
 
 
 def _m(v):
@@ -78,15 +86,14 @@ def _hyper_grads(lib, reg, x):
   return {k: g_states[k] for k in params.keys()}, g_x, value
 
 
-@pytest.mark.parametrize('fit_hyper', [False, True])
-@pytest.mark.parametrize('case', _CASES, ids=_IDS)
-def test_loss_and_gradients_match_brainstate(case, fit_hyper):
-  name, kwargs, x = case
+@pytest.mark.parametrize('name,kwargs,x,fit_hyper', _GRAD_CASES)
+def test_loss_and_gradients_match_brainstate(name, kwargs, x, fit_hyper):
   ours = getattr(bsn.nn, name)(**kwargs, fit_hyper=fit_hyper)
   ref = getattr(brainstate.nn, name)(**kwargs, fit_hyper=fit_hyper)
   assert sorted(ours.states().keys()) == sorted(ref.states().keys())
   for k, s in ref.states().items():
     _close(ours.states()[k].value, s.value)
+  assert bool(ours.states()) == (fit_hyper and name not in _NO_HYPER)
   x = jnp.asarray(x)
   _close(ours.loss(x), ref.loss(x))
   g_ours, gx_ours, v_ours = _hyper_grads(bsn, ours, x)
@@ -99,11 +106,19 @@ def test_loss_and_gradients_match_brainstate(case, fit_hyper):
   _close(ours.reset_value(), ref.reset_value())
 
 
-@pytest.mark.parametrize('shape', [(6,), (3, 4), (2, 2, 2)], ids=str)
-@pytest.mark.parametrize('name', sorted({c for c, _, _ in _CASES}))
+_SAMPLE_CASES = [(c, (3, 4)) for c in sorted({c for c, _, _ in _CASES})] + [
+  ('OrthogonalReg', (5,)), ('OrthogonalReg', (2, 2, 2)), ('SpectralNormReg', 6),
+  ('TotalVariationReg', (2, 3, 2)), ('ChainedReg', [4])]
+
+
+@pytest.mark.parametrize('name,shape', _SAMPLE_CASES, ids=str)
 def test_sample_init_matches_brainstate_for_same_seed(name, shape):
-  kwargs = next(k for c, k, _ in _CASES if c == name)
-  ours, ref = getattr(bsn.nn, name)(**kwargs), getattr(brainstate.nn, name)(**kwargs)
+  if name == 'ChainedReg':
+    ours = bsn.nn.ChainedReg(bsn.nn.L1Reg(2.0), bsn.nn.L2Reg())
+    ref = brainstate.nn.ChainedReg(brainstate.nn.L1Reg(2.0), brainstate.nn.L2Reg())
+  else:
+    kwargs = next(k for c, k, _ in _CASES if c == name)
+    ours, ref = getattr(bsn.nn, name)(**kwargs), getattr(brainstate.nn, name)(**kwargs)
   brainstate.random.seed(7)
   bsn.random.seed(7)
   a, b = ours.sample_init(shape), ref.sample_init(shape)
