@@ -2,6 +2,7 @@
 
 from ._module import (
   Module,
+  ElementWiseBlock,
   states,
   nodes,
   call_all_fns,
@@ -13,6 +14,7 @@ from ._collective import vmap_init_all_states
 __all__ = [
   'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
   'reset_all_states', 'vmap_init_all_states',
+  'ElementWiseBlock',
 ]
 
 # -- parameters, transforms, regularization, metrics (p10) --------------------
