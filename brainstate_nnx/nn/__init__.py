@@ -46,3 +46,6 @@ __all__ += [
   'GammaReg', 'BetaReg', 'HorseshoeReg', 'InverseGammaReg', 'LogUniformReg',
   'SpikeAndSlabReg', 'DirichletReg',
 ]
+from ._param import Param, Const
+
+__all__ += ['Param', 'Const']

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
-from .. import random
+from .. import environ, random
 from .._state import ParamState, maybe_state
 from ._module import Module
 
@@ -41,16 +41,8 @@ __all__ = [
 _EPS = 1e-8
 
 
-def _dftype():
-  try:
-    from .. import environ
-  except ImportError:  # the environ module is not there yet
-    return jnp.float32
-  return environ.dftype()
-
-
 def _arr(v):
-  return jnp.asarray(v, dtype=_dftype())
+  return jnp.asarray(v, dtype=environ.dftype())
 
 
 def _size(shape) -> tuple:
