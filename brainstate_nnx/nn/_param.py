@@ -240,7 +240,7 @@ class Param(Module):
           'When the parameter is a callable function, the size must be provided.'
         )
         data = data(sizes, **param_kwargs)
-      if not (np.isscalar(data) or isinstance(data, (np.ndarray, jax.Array, Param))
+      if isinstance(data, (str, bytes)) or not (np.isscalar(data) or isinstance(data, (np.ndarray, jax.Array, Param))
               or is_quantity(data)):
         raise TypeError(f'Unknown parameter type: {type(data)}')
       data = Const(data)

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
   'Transform', 'IdentityT', 'SigmoidT', 'SoftplusT', 'NegSoftplusT', 'LogT',
@@ -566,12 +567,12 @@ class PowerT(Transform):
     return f'PowerT(lmbda={self.lmbda})'
 
   def forward(self, x):
-    if jnp.abs(self.lmbda) < 1e-10:
+    if np.abs(self.lmbda) < 1e-10:  # static: also works while tracing
       return jnp.log(x)
     return (jnp.power(x, self.lmbda) - 1) / self.lmbda
 
   def inverse(self, y):
-    if jnp.abs(self.lmbda) < 1e-10:
+    if np.abs(self.lmbda) < 1e-10:  # static: also works while tracing
       return jnp.exp(y)
     return jnp.power(y * self.lmbda + 1, 1 / self.lmbda)
 
