@@ -49,3 +49,13 @@ __all__ += [
 from ._param import Param, Const
 
 __all__ += ['Param', 'Const']
+from ._metrics import (
+  MetricState, Metric, AverageMetric, WelfordMetric, AccuracyMetric,
+  MultiMetric, PrecisionMetric, RecallMetric, F1ScoreMetric, ConfusionMatrix,
+)
+
+__all__ += [
+  'MetricState', 'Metric', 'AverageMetric', 'WelfordMetric', 'AccuracyMetric',
+  'MultiMetric', 'PrecisionMetric', 'RecallMetric', 'F1ScoreMetric',
+  'ConfusionMatrix',
+]
