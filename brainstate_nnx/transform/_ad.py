@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax import nnx
+
 from .. import _context
 from .._context import CaptureFrame
 from .._state import State
@@ -34,9 +36,15 @@ def _flatten_grad_states(grad_states):
   if isinstance(grad_states, dict):  # FlattedDict / states() mappings too
     grad_states = dict(grad_states)
   leaves, tree = jax.tree.flatten(
-    grad_states, is_leaf=lambda x: isinstance(x, State)
+    grad_states, is_leaf=lambda x: isinstance(x, (State, nnx.Pytree))
   )
   for leaf in leaves:
+    if isinstance(leaf, nnx.Pytree) and not isinstance(leaf, nnx.Variable):
+      raise TypeError(
+        f'grad_states must be a State, a sequence or a dict of States, not a '
+        f'{type(leaf).__name__} (a Module). Pass its States, e.g. '
+        f'grad_states=module.states(brainstate.ParamState).'
+      )
     if not isinstance(leaf, State):
       raise TypeError(
         f'grad_states must hold States only; got {type(leaf).__name__}: {leaf!r}'
@@ -62,6 +70,13 @@ def _vector_grad_transform(fun, argnums, has_aux=True, **unused):
     return (grads[0] if single else grads), aux
 
   return grad_fn
+
+
+def _collect_grad(frame):
+  """The written States, their values, and the owned States never read."""
+  written = frame.written_states()
+  missing = [st for st in frame.states if id(st) not in frame.read]
+  return written, [st._raw_value for st in written], missing
 
 
 class GradientTransform:
@@ -134,23 +149,13 @@ class GradientTransform:
 
   def _fun(self, grad_values, *args, **kwargs):
     frame = CaptureFrame(self, self._unique)
-    frame.enter(grad_values)
-    try:
-      guard = _context.ArgWriteGuard(args, kwargs, frame)
-      out = self.target(*args, **kwargs)
-      guard.check('grad')
-      written = frame.written_other()
-      owned_written = [self._unique[i] for i in frame.written_owned()]
-      written = owned_written + written
-      written_values = [st._raw_value for st in written]
-      missing = [st for st in self._unique if id(st) not in frame.read]
-    finally:
-      frame.exit()
+    out, (written, written_values, missing) = _context.run_in_frame(
+      frame, grad_values, self.target, args, kwargs, what='grad', collect=_collect_grad)
     if self.check_states and missing:
       raise ValueError(
         'Some grad_states are never read by the differentiated function, so '
         'their gradients would be silently zero: '
-        + ', '.join(_context._describe(s) for s in missing)
+        + ', '.join(_context.describe(s) for s in missing)
         + '. Pass check_states=False to allow this.'
       )
     self._written = written
@@ -169,8 +174,7 @@ class GradientTransform:
     self._written = []
     grads, (out, written_values) = self._transform(grad_values, *args, **kwargs)
     written, self._written = self._written, []
-    for st, v in zip(written, written_values):
-      _context.write_value(st, v)
+    _context.write_back(written, written_values)
     return self._format(grads, out)
 
   def _format_state_grads(self, state_grads):
