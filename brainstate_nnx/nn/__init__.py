@@ -105,3 +105,18 @@ __all__ += [
   'MultiMetric', 'PrecisionMetric', 'RecallMetric', 'F1ScoreMetric',
   'ConfusionMatrix',
 ]
+from ._delay import Delay, DelayAccess, StateWithDelay, InterpolationRegistry
+from ._dynamics import (
+  Dynamics, receive_update_output, not_receive_update_output,
+  receive_update_input, not_receive_update_input, Prefetch, PrefetchDelay,
+  PrefetchDelayAt, OutputDelayAt, init_maybe_prefetch,
+)
+from ._exp_euler import exp_euler_step
+
+__all__ += [
+  'Delay', 'DelayAccess', 'StateWithDelay', 'InterpolationRegistry',
+  'Dynamics', 'receive_update_output', 'not_receive_update_output',
+  'receive_update_input', 'not_receive_update_input', 'Prefetch',
+  'PrefetchDelay', 'PrefetchDelayAt', 'OutputDelayAt', 'init_maybe_prefetch',
+  'exp_euler_step',
+]
