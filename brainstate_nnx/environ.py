@@ -18,6 +18,8 @@ Example::
   False
   >>> brainstate.environ.dftype()
   <class 'numpy.float32'>
+  >>> brainstate.environ.pop('dt')
+  0.1
 
 A function compiled by ``brainstate_nnx.transform.jit`` that reads a setting
 is traced again when the setting changes, so ``fit=True`` and ``fit=False``
@@ -121,10 +123,10 @@ def _changed(env):
 def _cache_key(env: Optional[EnvironmentState] = None):
   """A hashable snapshot of the current effective settings (private).
 
-  Equal settings give equal keys (``(name, type, value)`` items; values that
-  cannot be hashed, e.g. arrays or Quantities, count by identity and are kept
-  alive by the key). Cached until the next change made through this module,
-  so repeated calls are O(1).
+  Equal settings give equal -- usually identical -- keys: ``(name, type,
+  value)`` items; Quantities and small concrete arrays count by value, other
+  unhashable values by identity (kept alive by the key). Cached until the
+  next change made through this module, so repeated calls are O(1).
   """
   env = _env(env)
   key = env._key
@@ -134,8 +136,17 @@ def _cache_key(env: Optional[EnvironmentState] = None):
     for k, v in current.items():
       items.append((k, type(v), _freeze(v)))
     items.sort(key=lambda kv: str(kv[0]))
-    key = env._key = _Key(items, list(current.values()))
+    key = _Key(items, list(current.values()))
+    # equal settings give the identical key object, so callers may compare
+    # keys with ``is`` (a jit cache sees "same settings as last call" at once)
+    if len(_INTERNED) >= _MAX_INTERNED:
+      _INTERNED.clear()
+    key = env._key = _INTERNED.setdefault(key, key)
   return key
+
+
+_INTERNED: dict = {}
+_MAX_INTERNED = 1024
 
 
 def _freeze(v):
@@ -354,8 +365,10 @@ def set(platform: Optional[PlatformType] = None,
   Example::
 
     >>> import brainstate_nnx as brainstate
-    >>> brainstate.environ.set(dt=0.1, my_setting='a')
+    >>> brainstate.environ.set(my_setting='a')
     >>> brainstate.environ.get('my_setting')
+    'a'
+    >>> brainstate.environ.pop('my_setting')
     'a'
   """
   env = _env(env)

@@ -87,8 +87,8 @@ class Array:
   Example::
 
     >>> import brainstate_nnx as brainstate
-    >>> brainstate.typing.Array['n']
-    _Array[n]
+    >>> print(brainstate.typing.Array['batch, n'])
+    _Array['batch, n']
   """
 
   def __class_getitem__(cls, item):

@@ -156,7 +156,7 @@ class Module(nnx.Module, ParamDesc):
     ((3,), 'm')
     >>> m
     Module(
-      name='m',
+      name=m,
       in_size=(3,)
     )
   """

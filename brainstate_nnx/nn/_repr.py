@@ -1,7 +1,7 @@
 """BrainState's multi-line ``repr`` of modules.
 
 Rules (as ``brainstate.nn.Module``): one attribute per line as ``name=value``
-in assignment order; attributes whose value is ``None`` or that are listed in
+in assignment order (strings unquoted); attributes whose value is ``None`` or that are listed in
 ``graph_invisible_attrs`` are left out; a leading underscore is dropped from
 the name (``_in_size`` shows as ``in_size``); lists print one item per line,
 dicts as ``{'key': value}`` one entry per line; a module already being printed
@@ -27,6 +27,8 @@ def _block(opening: str, closing: str, entries, empty: str = '') -> str:
 
 
 def _value(v: Any) -> str:
+  if isinstance(v, str):  # BrainState prints strings as they are, without quotes
+    return v
   if isinstance(v, list):
     return _block('[', ']', [_value(x) for x in v])
   if isinstance(v, dict):

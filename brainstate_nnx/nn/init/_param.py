@@ -57,7 +57,7 @@ def param(parameter: Union[Callable, Any, State, None],
   if allow_scalar and _units.is_scalar(parameter):
     return parameter
   sizes = tuple(to_size(sizes))
-  if callable(parameter):
+  if callable(parameter) and not isinstance(parameter, State):  # nnx Variables are callable
     if batch_size is not None:
       sizes = (batch_size,) + sizes
     return parameter(sizes)
