@@ -120,3 +120,9 @@ __all__ += [
   'PrefetchDelay', 'PrefetchDelayAt', 'OutputDelayAt', 'init_maybe_prefetch',
   'exp_euler_step',
 ]
+
+# -- event-driven connectivity (dyn) -------------------------------------------
+from ._event_linear import EventLinear
+from ._event_fixedprob import FixedNumConn, EventFixedNumConn, EventFixedProb
+
+__all__ += ['EventLinear', 'FixedNumConn', 'EventFixedNumConn', 'EventFixedProb']
