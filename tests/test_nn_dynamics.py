@@ -261,7 +261,7 @@ def test_dynamics_registries_and_errors_match_brainstate():
     assert not hasattr(m, '_receive_update_input')
 
 
-@pytest.mark.parametrize('modname', ['_delay', '_dynamics', '_exp_euler'])
+@pytest.mark.parametrize('modname', ['_delay', '_dynamics', '_exp_euler', '_hidata'])
 def test_docstring_examples(modname):
   import importlib
   mod = importlib.import_module(f'brainstate_nnx.nn.{modname}')

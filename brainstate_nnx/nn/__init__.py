@@ -120,3 +120,6 @@ __all__ += [
   'PrefetchDelay', 'PrefetchDelayAt', 'OutputDelayAt', 'init_maybe_prefetch',
   'exp_euler_step',
 ]
+from ._hidata import HiData
+
+__all__ += ['HiData']
