@@ -234,6 +234,27 @@ def test_module_training_step_matches_brainstate():
   _close(ours.tau.value(), ref.tau.value())
 
 
+def test_param_with_brainunit_quantities_matches_brainstate():
+  import brainunit as u
+
+  def build(lib):
+    return (lib.nn.Param(jnp.array([5.0, 20.0]) * u.ms, t=lib.nn.SoftplusT(1.0 * u.ms)),
+            lib.nn.Param(jnp.array([-65.0, -50.0]) * u.mV,
+                         t=lib.nn.SigmoidT(-80.0 * u.mV, -40.0 * u.mV)))
+
+  for p, q in zip(build(bsn), build(brainstate)):
+    _close(p.val.value, q.val.value)
+    assert u.get_unit(p.value()) == u.get_unit(q.value())
+    _close(p.value(), q.value())
+    g1 = bsn.transform.grad(lambda: jnp.sum(_m(p.value()) ** 2), grad_states=p.states())()
+    g2 = brainstate.transform.grad(lambda: jnp.sum(_m(q.value()) ** 2), grad_states=q.states())()
+    _close(g1[('val',)], g2[('val',)], rtol=1e-5)
+    unit = u.get_unit(q.value())
+    p.clip(max_val=10.0 * unit)
+    q.clip(max_val=10.0 * unit)
+    _close(p.val.value, q.val.value)
+
+
 def test_param_init_matches_brainstate():
   for lib in (bsn, brainstate):
     assert lib.nn.Param.init(None) is None

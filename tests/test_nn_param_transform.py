@@ -152,9 +152,34 @@ def test_bad_input_errors():
     bsn.nn.AffineT(0.0, 1.0)
   with pytest.raises(TypeError):
     bsn.nn.Transform()  # abstract
+
+
+@pytest.mark.parametrize('name,args', [
+  ('SigmoidT', (-1.0, 2.0)), ('ScaledSigmoidT', (0.0, 2.0, 2.0)), ('SoftplusT', (0.5,)),
+  ('NegSoftplusT', (1.0,)), ('LogT', (0.5,)), ('ExpT', (0.0,)), ('TanhT', (0.0, 4.0)),
+  ('SoftsignT', (-2.0, 2.0)), ('AffineT', (2.0, 0.5)), ('ClipT', (-1.0, 1.5)),
+])
+def test_brainunit_bounds_match_brainstate(name, args):
   import brainunit as u
-  with pytest.raises(TypeError, match='mantissa'):
-    bsn.nn.SoftplusT(1.0 * u.mV)
+  q = tuple(a * u.mV for a in args[:2]) + args[2:]
+  ours, ref = getattr(bsn.nn, name)(*q), getattr(brainstate.nn, name)(*q)
+  x = jnp.asarray(_X[0])
+  if name == 'ClipT':  # clips values of the bounds' dimension
+    x = x * u.volt
+  y_ours, y_ref = ours.forward(x), ref.forward(x)
+  assert u.get_unit(y_ours) == u.get_unit(y_ref)
+  np.testing.assert_allclose(u.get_mantissa(y_ours), u.get_mantissa(y_ref), rtol=1e-6, atol=1e-6)
+  if name == 'ClipT':
+    return
+  else:
+    y = y_ref.to(u.volt) if hasattr(y_ref, 'to') else y_ref  # another scale of the same unit
+    np.testing.assert_allclose(np.asarray(_m(ours.inverse(y))), np.asarray(_m(ref.inverse(y))),
+                               rtol=1e-4, atol=1e-4)
+  try:
+    expected = ref.log_abs_det_jacobian(x, y_ref)
+  except NotImplementedError:
+    return
+  _close(ours.log_abs_det_jacobian(x, y_ours), expected)
 
 
 def test_user_transform_subclass():

@@ -120,6 +120,9 @@ __all__ += [
   'PrefetchDelay', 'PrefetchDelayAt', 'OutputDelayAt', 'init_maybe_prefetch',
   'exp_euler_step',
 ]
+from ._hidata import HiData
+
+__all__ += ['HiData']
 
 # -- event-driven connectivity (dyn) -------------------------------------------
 from ._event_linear import EventLinear

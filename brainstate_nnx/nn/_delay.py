@@ -147,6 +147,13 @@ def _delay_steps(delay_time, dt):
   return delay_time, jnp.ceil(delay_time / dt).astype(environ.ditype())
 
 
+class _Entries(dict):
+  """Registered delay entries; a dict subclass, so nnx keeps it static (a leaf)."""
+
+  def __hash__(self):
+    return id(self)
+
+
 class DelayAccess(Module):
   """A named read of a :class:`Delay` at a fixed delay; calling it returns the value.
 
@@ -252,7 +259,7 @@ class Delay(Module):
     else:
       self.update_every = None
       self.update_every_step = 1
-    self._registered_entries = dict()
+    self._registered_entries = _Entries()
     if entries is not None:
       for entry, t in entries.items():
         if isinstance(t, (tuple, list)):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import environ
 from .._state import ParamState, State
-from .._units import is_quantity
+from .._units import is_quantity, maybe_attach_unit, split_mantissa_unit
 from ._module import Module
 from ._param_transform import IdentityT, Transform
 from ._regularization import Regularization
@@ -95,14 +95,10 @@ class Param(Module):
     self._enable_cache_logging = enable_cache_logging
     self._cache = _Cache()
 
-    if is_quantity(value):
-      raise TypeError(
-        'brainstate_nnx.nn.Param takes plain numbers or arrays; pass the mantissa '
-        'of a brainunit Quantity (e.g. `q.mantissa`) instead.'
-      )
     if isinstance(value, State):
       value = value.value
-    val = jnp.asarray(value, dtype=environ.dftype())
+    mantissa, unit = split_mantissa_unit(value)  # brainunit Quantities keep their unit
+    val = maybe_attach_unit(jnp.asarray(mantissa, dtype=environ.dftype()), unit)
     if not (reg is None or isinstance(reg, Regularization)):
       raise ValueError('Regularization must be None or instance of Regularization.')
     if not isinstance(t, Transform):
@@ -183,7 +179,10 @@ class Param(Module):
 
   def clip(self, min_val: Optional[float] = None, max_val: Optional[float] = None) -> None:
     """Clips the constrained value in place."""
-    self.set_value(jnp.clip(self.value(), min=min_val, max=max_val))
+    m, unit = split_mantissa_unit(self.value())
+    lo = None if min_val is None else split_mantissa_unit(min_val if unit is None else min_val / unit)[0]
+    hi = None if max_val is None else split_mantissa_unit(max_val if unit is None else max_val / unit)[0]
+    self.set_value(maybe_attach_unit(jnp.clip(m, min=lo, max=hi), unit))
 
   # -- logging / repr ------------------------------------------------------------
   def _log_cache_event(self, event: str, **kwargs) -> None:

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._units import is_quantity, maybe_attach_unit, split_mantissa_unit
+
 __all__ = [
   'Transform', 'IdentityT', 'SigmoidT', 'SoftplusT', 'NegSoftplusT', 'LogT',
   'ExpT', 'TanhT', 'SoftsignT', 'AffineT', 'ChainT', 'MaskedT', 'ClipT',
@@ -42,13 +44,35 @@ def _softplus_inv(z):
   return z + jnp.log(-jnp.expm1(-z))
 
 
-def _reject_quantity(*values):
-  for v in values:
-    if hasattr(v, 'mantissa') and hasattr(v, 'unit'):
-      raise TypeError(
-        'brainstate_nnx parameter transforms take plain numbers or arrays; '
-        'pass the mantissa of a brainunit Quantity (e.g. `q.mantissa`) instead.'
-      )
+def _unit_of(v):
+  return split_mantissa_unit(v)[1]
+
+
+def _strip(y, unit):
+  """The mantissa of ``y`` in ``unit`` (``y`` itself when ``unit`` is None)."""
+  if unit is None:
+    return y
+  q = y / unit
+  return q.mantissa if is_quantity(q) else q
+
+
+def _bounds(obj, lower, upper=None):
+  """Stores BrainState's public ``lower``/``width`` and their mantissas ``_lo``/``_w``.
+
+  With ``brainunit`` Quantities as bounds the arithmetic runs on mantissas in
+  the unit of ``lower`` and ``forward`` attaches that unit to its result.
+  """
+  obj.lower = lower
+  unit = _unit_of(lower)
+  obj._unit = unit
+  obj._lo = _strip(lower, unit)
+  if upper is not None:
+    obj.width = upper - lower
+    obj._w = _strip(obj.width, unit)
+
+
+def _out(obj, m):
+  return maybe_attach_unit(m, obj._unit)
 
 
 class Transform(ABC):
@@ -132,22 +156,20 @@ class SigmoidT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, lower, upper) -> None:
-    _reject_quantity(lower, upper)
-    self.lower = lower
-    self.width = upper - lower
+    _bounds(self, lower, upper)
 
   def __repr__(self) -> str:
     return f'SigmoidT(lower={self.lower}, upper={self.lower + self.width})'
 
   def forward(self, x):
-    return self.lower + self.width * (1.0 / (1.0 + _clipped_exp(-x)))
+    return _out(self, self._lo + self._w * (1.0 / (1.0 + _clipped_exp(-x))))
 
   def inverse(self, y):
-    z = (y - self.lower) / self.width
+    z = (_strip(y, self._unit) - self._lo) / self._w
     return -jnp.log(1.0 / z - 1.0)
 
   def log_abs_det_jacobian(self, x, y):
-    terms = jnp.log(self.width) + jax.nn.log_sigmoid(x) + jax.nn.log_sigmoid(-x)
+    terms = jnp.log(self._w) + jax.nn.log_sigmoid(x) + jax.nn.log_sigmoid(-x)
     return _sum_last(terms)
 
 
@@ -166,11 +188,9 @@ class ScaledSigmoidT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, lower, upper, beta: float = 1.0) -> None:
-    _reject_quantity(lower, upper)
     if not (beta > 0) or beta == float('inf') or beta != beta:
       raise ValueError(f'beta must be a positive finite number, but got {beta}.')
-    self.lower = lower
-    self.width = upper - lower
+    _bounds(self, lower, upper)
     self.beta = beta
 
   def __repr__(self) -> str:
@@ -178,10 +198,10 @@ class ScaledSigmoidT(Transform):
             f'beta={self.beta})')
 
   def forward(self, x):
-    return self.lower + self.width * jax.nn.sigmoid(self.beta * x)
+    return _out(self, self._lo + self._w * jax.nn.sigmoid(self.beta * x))
 
   def inverse(self, y):
-    return jax.scipy.special.logit((y - self.lower) / self.width) / self.beta
+    return jax.scipy.special.logit((_strip(y, self._unit) - self._lo) / self._w) / self.beta
 
 
 class SoftplusT(Transform):
@@ -199,17 +219,16 @@ class SoftplusT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, lower) -> None:
-    _reject_quantity(lower)
-    self.lower = lower
+    _bounds(self, lower)
 
   def __repr__(self) -> str:
     return f'SoftplusT(lower={self.lower})'
 
   def forward(self, x):
-    return jax.nn.softplus(x) + self.lower
+    return _out(self, jax.nn.softplus(x) + self._lo)
 
   def inverse(self, y):
-    return _softplus_inv(jnp.asarray(y - self.lower))
+    return _softplus_inv(jnp.asarray(_strip(y, self._unit) - self._lo))
 
   def log_abs_det_jacobian(self, x, y):
     return _sum_last(jax.nn.log_sigmoid(x))
@@ -236,10 +255,10 @@ class NegSoftplusT(SoftplusT):
     return f'NegSoftplusT(upper={self.lower})'
 
   def forward(self, x):
-    return self.lower - jax.nn.softplus(-x)
+    return _out(self, self._lo - jax.nn.softplus(-x))
 
   def inverse(self, y):
-    return -_softplus_inv(jnp.asarray(self.lower - y))
+    return -_softplus_inv(jnp.asarray(self._lo - _strip(y, self._unit)))
 
 
 class LogT(Transform):
@@ -256,17 +275,16 @@ class LogT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, lower) -> None:
-    _reject_quantity(lower)
-    self.lower = lower
+    _bounds(self, lower)
 
   def __repr__(self) -> str:
     return f'{type(self).__name__}(lower={self.lower})'
 
   def forward(self, x):
-    return self.lower + _clipped_exp(x)
+    return _out(self, self._lo + _clipped_exp(x))
 
   def inverse(self, y):
-    return jnp.log(y - self.lower)
+    return jnp.log(_strip(y, self._unit) - self._lo)
 
   def log_abs_det_jacobian(self, x, y):
     return _sum_last(x)
@@ -306,18 +324,16 @@ class TanhT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, lower, upper) -> None:
-    _reject_quantity(lower, upper)
-    self.lower = lower
-    self.width = upper - lower
+    _bounds(self, lower, upper)
 
   def __repr__(self) -> str:
     return f'{type(self).__name__}(lower={self.lower}, upper={self.lower + self.width})'
 
   def forward(self, x):
-    return self.lower + self.width * (jnp.tanh(x) + 1.0) / 2.0
+    return _out(self, self._lo + self._w * (jnp.tanh(x) + 1.0) / 2.0)
 
   def inverse(self, y):
-    return jnp.arctanh(2.0 * (y - self.lower) / self.width - 1.0)
+    return jnp.arctanh(2.0 * (_strip(y, self._unit) - self._lo) / self._w - 1.0)
 
 
 class SoftsignT(Transform):
@@ -337,10 +353,10 @@ class SoftsignT(Transform):
   __repr__ = TanhT.__repr__
 
   def forward(self, x):
-    return self.lower + self.width * (x / (1.0 + jnp.abs(x)) + 1.0) / 2.0
+    return _out(self, self._lo + self._w * (x / (1.0 + jnp.abs(x)) + 1.0) / 2.0)
 
   def inverse(self, y):
-    z = 2.0 * (y - self.lower) / self.width - 1.0
+    z = 2.0 * (_strip(y, self._unit) - self._lo) / self._w - 1.0
     return z / (1.0 - jnp.abs(z))
 
 
@@ -358,18 +374,23 @@ class ClipT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, lower, upper) -> None:
-    _reject_quantity(lower, upper)
     self.lower = lower
     self.upper = upper
 
   def __repr__(self) -> str:
     return f'ClipT(lower={self.lower}, upper={self.upper})'
 
+  def _clip(self, x):
+    m, unit = split_mantissa_unit(x)
+    lo = None if self.lower is None else _strip(self.lower, unit)
+    hi = None if self.upper is None else _strip(self.upper, unit)
+    return maybe_attach_unit(jnp.clip(m, min=lo, max=hi), unit)
+
   def forward(self, x):
-    return jnp.clip(x, min=self.lower, max=self.upper)
+    return self._clip(x)
 
   def inverse(self, y):
-    return jnp.clip(y, min=self.lower, max=self.upper)
+    return self._clip(y)
 
 
 class AffineT(Transform):
@@ -386,8 +407,7 @@ class AffineT(Transform):
   __module__ = 'brainstate_nnx.nn'
 
   def __init__(self, scale, shift):
-    _reject_quantity(scale, shift)
-    if jnp.allclose(scale, 0):
+    if jnp.allclose(split_mantissa_unit(scale)[0], 0):
       raise ValueError('a cannot be zero, must be invertible')
     self.a = scale
     self.b = shift
@@ -402,7 +422,7 @@ class AffineT(Transform):
     return (x - self.b) / self.a
 
   def log_abs_det_jacobian(self, x, y):
-    log_a = jnp.log(jnp.abs(self.a))
+    log_a = jnp.log(jnp.abs(split_mantissa_unit(self.a)[0]))
     if jnp.ndim(x) == 0:
       return jnp.sum(log_a)
     return jnp.sum(jnp.broadcast_to(log_a, jnp.shape(x)), axis=-1)
