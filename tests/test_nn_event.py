@@ -188,3 +188,32 @@ def test_event_layers_are_flax_citizens():
   w0 = np.asarray(m.weight.value)
   step(m, opt)
   assert not np.allclose(w0, np.asarray(m.weight.value))
+
+
+def test_event_layers_with_brainunit_quantities():
+  import brainunit as u
+  x = _inputs()['graded']
+  for ctor in (
+    lambda lib: lib.nn.EventFixedProb(N_IN, N_OUT, 0.2, 1.5 * u.mS, seed=1),
+    lambda lib: lib.nn.FixedNumConn(N_IN, N_OUT, 0.2, 1.5 * u.mS, seed=1),
+    lambda lib: lib.nn.FixedNumConn(N_IN, N_OUT, 0., 1.5 * u.mS, seed=1),
+    lambda lib: lib.nn.EventLinear(N_IN, 3, jnp.linspace(0., 1., N_IN * 3).reshape(N_IN, 3) * u.mS),
+    lambda lib: lib.nn.EventLinear(N_IN, 3, 2. * u.mS),
+  ):
+    a, b = _pair(ctor)
+    ya, yb = a(x), b(x)
+    assert u.get_unit(ya) == u.get_unit(yb) == u.mS
+    np.testing.assert_allclose(np.asarray(u.get_mantissa(ya)), np.asarray(u.get_mantissa(yb)), rtol=1e-5)
+
+
+@pytest.mark.parametrize('modname', ['_event_linear', '_event_fixedprob'])
+def test_docstring_examples(modname):
+  import doctest
+  import importlib
+  mod = importlib.import_module(f'brainstate_nnx.nn.{modname}')
+  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+  for name in mod.__all__:
+    for t in doctest.DocTestFinder().find(getattr(mod, name), name, module=False, globs={}):
+      runner.run(t)
+  res = runner.summarize(verbose=False)
+  assert res.attempted >= 1 and res.failed == 0
