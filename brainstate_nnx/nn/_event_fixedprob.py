@@ -60,22 +60,40 @@ def init_indices_without_replace(conn_num: int, n_pre: int, n_post: int, seed, m
   raise ValueError(f"Unknown method: {method}. Use conn_init='vmap' or conn_init='for_loop'.")
 
 
+_SCATTER_DIMS = jax.lax.ScatterDimensionNumbers(
+  update_window_dims=(), inserted_window_dims=(0,), scatter_dims_to_operand_dims=(0,))
+
+
+def _scatter_add(vals, targets, n_post):
+  """``out[targets[k]] += vals[k]`` (over the trailing axes of ``targets``), batched over leading axes.
+
+  ``lax.scatter_add`` with in-bounds indices: no per-step normalisation of
+  negative indices, so the loop body is the scatter alone.
+  """
+  lead = vals.shape[:vals.ndim - targets.ndim]
+
+  def one(v):
+    return jax.lax.scatter_add(
+      jnp.zeros((n_post,), v.dtype), targets[..., None], v, _SCATTER_DIMS,
+      mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+
+  if not lead:
+    return one(vals)
+  flat = vals.reshape((-1,) + targets.shape)
+  return jax.vmap(one)(flat).reshape(lead + (n_post,))
+
+
 def _scatter_rows(x, weight, indices, n_post):
   """``out[..., indices[i, j]] += x[..., i] * weight[i, j]`` (``weight`` scalar or per synapse)."""
   w = jnp.asarray(weight)
-  if w.ndim == 0:
-    vals = jnp.broadcast_to(x[..., None] * w, x.shape + indices.shape[1:])
-  else:
-    vals = x[..., None] * w
-  out = jnp.zeros(x.shape[:-1] + (n_post,), vals.dtype)
-  return out.at[..., indices].add(vals, mode='promise_in_bounds')
+  vals = jnp.broadcast_to(x[..., None] * w, x.shape + indices.shape[1:])
+  return _scatter_add(vals, indices, n_post)
 
 
 def _scatter_csr(x, weight, indices, rows, n_post):
   """The same product for a flat synapse list: ``rows[k]`` is the source of synapse ``k``."""
   vals = x[..., rows] * jnp.asarray(weight)
-  out = jnp.zeros(x.shape[:-1] + (n_post,), vals.dtype)
-  return out.at[..., indices].add(vals, mode='promise_in_bounds')
+  return _scatter_add(vals, indices, n_post)
 
 
 def _as_events(spk, dtype):
