@@ -272,3 +272,53 @@ def test_docstring_examples(modname):
       runner.run(t)
   res = runner.summarize(verbose=False)
   assert res.attempted >= 1 and res.failed == 0
+
+
+def _unit_run(lib):
+  import brainunit as u
+  with lib.environ.context(dt=0.1 * u.ms):
+    class N(lib.nn.Dynamics):
+      def init_state(self, *a, **k):
+        self.V = lib.ShortTermState(jnp.full(2, -70.0) * u.mV)
+
+      def update(self, i):
+        self.V.value = lib.nn.exp_euler_step(
+          lambda v, i: (-(v + 65.0 * u.mV) + i) / (10.0 * u.ms), self.V.value, i)
+        return self.V.value
+
+    n = N(2)
+    late = n.prefetch_delay('V', 0.3 * u.ms)
+    lib.nn.init_all_states(n)
+    reads = []
+    for k in range(6):
+      n(jnp.array([20.0, 5.0 * k]) * u.mV)
+      reads.append((n.V.value, late()))
+    d = lib.nn.Delay(jnp.zeros(2), time=0.5 * u.ms, update_every=0.2 * u.ms)
+    d.init_state()
+    for k in range(6):
+      d.update(jnp.full(2, float(k)))
+    return reads, d.retrieve_at_step(1), d.max_length, d.update_every_step
+
+
+def test_brainunit_times_states_and_exp_euler_match_brainstate():
+  import brainunit as u
+  ours, ref = _unit_run(bsn), _unit_run(brainstate)
+  for (v1, l1), (v2, l2) in zip(ours[0], ref[0]):
+    assert u.get_unit(v1) == u.get_unit(v2) == u.mV
+    _close(v1, v2, rtol=1e-6)
+    _close(l1, l2, rtol=1e-6)
+  _close(ours[1], ref[1])
+  assert ours[2:] == ref[2:]
+  # an output delay of a Quantity output keeps its unit
+  with bsn.environ.context(dt=0.1 * u.ms):
+    class Id(bsn.nn.Dynamics):
+      def update(self, x):
+        return x
+
+    m = Id(2)
+    late = m.output_delay(0.2 * u.ms)
+    bsn.nn.init_all_states(m)
+    for k in range(4):
+      m(jnp.full(2, float(k)) * u.mV)
+    assert u.get_unit(late()) == u.mV
+    _close(late(), jnp.full(2, 1.0))

@@ -255,6 +255,15 @@ def test_param_with_brainunit_quantities_matches_brainstate():
     _close(p.val.value, q.val.value)
 
 
+def test_module_param_precompute_and_param_modules_match_brainstate():
+  ours, ref = _net_class(bsn)(), _net_class(brainstate)()
+  assert [n for n, _ in ours.named_param_modules()] == [n for n, _ in ref.named_param_modules()]
+  with ours.param_precompute(), ref.param_precompute():
+    assert all(p.cache_stats['valid'] for p in ours.param_modules())
+    _close(ours.tau.value(), ref.tau.value())
+  assert not any(p.cache_stats['valid'] for p in ours.param_modules())
+
+
 def test_param_init_matches_brainstate():
   for lib in (bsn, brainstate):
     assert lib.nn.Param.init(None) is None

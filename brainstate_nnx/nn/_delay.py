@@ -5,7 +5,9 @@ a :class:`~brainstate_nnx.DelayState` (``history``, leading axis = slot) and a
 write pointer. ``retrieve_at_step(n)`` reads the value written ``n`` updates
 ago; ``retrieve_at_time(t)`` reads the value at time ``t`` (interpolating).
 Delay times are converted to steps with ``environ.get_dt()`` (or
-``update_every``) exactly as BrainState does (``ceil(time / dt)``).
+``update_every``) exactly as BrainState does (``ceil(time / dt)``). Times, dt
+and delayed values may be ``brainunit`` Quantities (``max_time`` is kept as a
+static float in the unit of dt).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from .. import environ
 from .._state import DelayState, ShortTermState, State
+from .._units import is_quantity, maybe_attach_unit, split_mantissa_unit
 from ..transform import cond, jit_error_if
 from ..transform._mapping import INIT_NO_BATCHING
 from ._collective import call_order
@@ -138,13 +141,34 @@ for _name, _fn in (('nearest', _nearest), ('round', _nearest), ('linear', _linea
   InterpolationRegistry.register(_name, _fn)
 
 
+def _decimal(x):
+  """A dimensionless brainunit Quantity as a plain array (anything else unchanged)."""
+  if is_quantity(x):
+    if not x.is_unitless:
+      raise ValueError(
+        f'The time_and_idx should have time dimension. Got delay time/dt of unit {x.unit}.')
+    return x.to_decimal()
+  return x
+
+
 def _delay_steps(delay_time, dt):
   """``(time, ceil(time / dt))``; ``None`` means no delay."""
   if delay_time is None:
     return 0. * dt, 0
-  if hasattr(delay_time, 'unit') and hasattr(delay_time, 'mantissa'):
-    raise TypeError('brainstate_nnx delays take plain numbers for times (no brainunit units).')
-  return delay_time, jnp.ceil(delay_time / dt).astype(environ.ditype())
+  return delay_time, jnp.ceil(_decimal(delay_time / dt)).astype(environ.ditype())
+
+
+def _time_float(t, unit):
+  """A (max) delay time as a static float, in the unit of dt when it has one."""
+  t = np.max(np.asarray(_decimal(t / unit) if unit is not None else t))
+  return float(t)
+
+
+class _Static:
+  """Holds the unit of a delayed Quantity output; nnx keeps it static."""
+
+  def __init__(self, tree):
+    self.tree = tree
 
 
 class _Entries(dict):
@@ -245,17 +269,20 @@ class Delay(Module):
     dt = environ.get_dt()
     with jax.ensure_compile_time_eval():
       max_time, length = _delay_steps(time, dt if update_every is None else update_every)
-      self.max_time = float(np.max(np.asarray(max_time)))  # static (a Python float)
+      self._time_unit = split_mantissa_unit(dt)[1]
+      # static, a Python float in the unit of dt (BrainState keeps a Quantity)
+      self.max_time = _time_float(max_time, self._time_unit)
       self.max_length = length + 1
     if init is not None and not isinstance(init, (numbers.Number, jax.Array, np.ndarray, Callable)):
       raise TypeError(f'init should be Array, Callable, or None. But got {init}')
     self._init = init
     self.take_aware_unit = take_aware_unit
+    self._unit = None
     if update_every is not None:
       if update_every < dt:
         raise ValueError(f'update_every must be >= dt ({dt}), got {update_every}')
       self.update_every = update_every
-      self.update_every_step = int(update_every / dt)
+      self.update_every_step = int(_decimal(update_every / dt))
     else:
       self.update_every = None
       self.update_every_step = 1
@@ -299,7 +326,7 @@ class Delay(Module):
     with jax.ensure_compile_time_eval():
       dt = environ.get_dt() if self.update_every is None else self.update_every
       time, steps = _delay_steps(time_and_idx[0], dt)
-      self.max_time = float(np.maximum(self.max_time, np.max(np.asarray(time))))
+      self.max_time = max(self.max_time, _time_float(time, self._time_unit))
       top = jnp.max(steps)
       if self.max_length <= top + 1:
         self.max_length = int(top + 1)
@@ -347,7 +374,8 @@ class Delay(Module):
       slot = jnp.asarray((latest - delay_step) % self.max_length, dtype=jnp.int32)
       slot = jax.lax.stop_gradient(slot)
       idx = (slot,) + indices
-      return jax.tree.map(lambda a: a[idx], self.history.value)
+      out = jax.tree.map(lambda a: a[idx], self.history.value)
+      return out if self._unit is None else maybe_attach_unit(out, self._unit.tree)
 
   def retrieve_at_time(self, delay_time, *indices):
     """The value at time ``delay_time`` (needs ``environ`` ``t``), interpolated."""
@@ -380,12 +408,16 @@ class Delay(Module):
   def _write(self, value) -> None:
     slot = jnp.asarray(self.write_ptr.value // self.update_every_step, dtype=environ.dutype())
     slot = jax.lax.stop_gradient(slot)
+    if self._unit is not None:  # a Quantity output is stored as its mantissa
+      value = _decimal(value / self._unit.tree)
     self.history.value = jax.tree.map(lambda h, v: h.at[slot].set(v), self.history.value, value)
 
   def update(self, current) -> None:
     """Writes ``current`` as the newest value."""
     with jax.ensure_compile_time_eval():
       assert self.history is not None, 'The delay history is not initialized.'
+      if self.take_aware_unit and self._unit is None and is_quantity(current):
+        self._unit = _Static(current.unit)
       if self.update_every is None:
         self._write(current)
       else:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import environ, random
+from .._units import is_quantity, split_mantissa_unit, unit_module
 from ..transform import vector_grad
 
 __all__ = ['exp_euler_step']
@@ -59,8 +60,8 @@ def exp_euler_step(fn: Callable, *args, **kwargs):
     diffusion = args[0]
     args = args[1:]
     assert len(args) > 0, 'State variable is required after diffusion function.'
-  if hasattr(args[0], 'mantissa') and hasattr(args[0], 'unit'):
-    raise TypeError('brainstate_nnx.nn.exp_euler_step takes plain arrays (no brainunit units).')
+  if is_quantity(args[0]) or is_quantity(environ.get_dt()):
+    return _exp_euler_units(fn, diffusion, args, kwargs)
   state = jnp.asarray(args[0])
   if state.dtype not in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64):
     raise ValueError(
@@ -73,4 +74,36 @@ def exp_euler_step(fn: Callable, *args, **kwargs):
   if diffusion is not None:
     noise = random.randn_like(state)
     x_next = x_next + diffusion(*args, **kwargs) * jnp.sqrt(dt) * noise
+  return x_next
+
+
+def _exp_euler_units(fn, diffusion, args, kwargs):
+  """The same step with ``brainunit`` Quantities (state and/or ``dt``)."""
+  u = unit_module()
+  state = u.math.asarray(args[0])
+  dtype = u.math.get_dtype(state)
+  if dtype not in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64):
+    raise ValueError(
+      f'State variable dtype must be float16, bfloat16, float32, or float64 '
+      f'for Exponential Euler method, but got {dtype}.'
+    )
+  dt = environ.get_dt()
+  x_m, x_unit = split_mantissa_unit(state)
+  rest = args[1:]
+  out_unit = []
+
+  def drift_mantissa(xm, *more):
+    d = fn(u.maybe_decimal(u.Quantity(xm, unit=u.get_unit(state))), *more, **kwargs)
+    out_unit.append(u.get_unit(d))
+    return u.get_mantissa(d)
+
+  jac, drift_m = vector_grad(drift_mantissa, argnums=0, return_value=True)(x_m, *rest)
+  d_unit = out_unit[-1]
+  drift = u.maybe_decimal(u.Quantity(drift_m, unit=d_unit))
+  jac = u.Quantity(jac, unit=d_unit / u.get_unit(state))
+  phi = u.math.exprel(dt * jac)
+  x_next = state + dt * phi * drift
+  if diffusion is not None:
+    noise = random.randn_like(x_m)
+    x_next = x_next + diffusion(*args, **kwargs) * u.math.sqrt(dt) * noise
   return x_next

@@ -6,8 +6,9 @@ stores ``inverse(value)`` and reads ``forward(stored)``.
 
 The numbers follow BrainState 0.5.4 exactly (including the clipping of
 ``exp`` at 20 in :class:`LogT`, :class:`ExpT`, :class:`PositiveT` and
-:class:`SigmoidT`). Physical units (``brainunit``) are not supported: bounds
-are plain numbers or arrays.
+:class:`SigmoidT`). Bounds may be ``brainunit`` Quantities (when brainunit is
+installed and imported): ``forward`` then returns Quantities in the unit of
+``lower`` and ``inverse`` accepts any unit of the same dimension.
 """
 
 from __future__ import annotations
