@@ -96,6 +96,47 @@ def _scatter_csr(x, weight, indices, rows, n_post):
   return _scatter_add(vals, indices, n_post)
 
 
+_EVENT_MIN_PRE = 64      # below this the full scatter is as cheap as compaction
+_EVENT_BUDGET = 8        # compact when at most n_pre // _EVENT_BUDGET neurons fired
+
+
+def _event_rows(ev, weight, indices, n_post):
+  """``_scatter_rows`` for one 0/1 event vector, touching only the rows that fired.
+
+  The active rows are compacted (``jnp.nonzero`` with a static budget of
+  ``n_pre // 8``) and only their ``conn_num`` synapses are scattered; a step
+  with more events than the budget takes the full scatter. Either way the
+  nonzero contributions are added in the same (row) order, so the result is the
+  full scatter's. The JVP is the full product's, hence so are the gradients.
+  """
+  n_pre = ev.shape[0]
+  budget = max(1, n_pre // _EVENT_BUDGET)
+
+  @jax.custom_jvp
+  def project(ev, w):
+    def sparse(ev, w):
+      (rows,) = jnp.nonzero(ev, size=budget, fill_value=0)
+      valid = jnp.arange(budget) < jnp.count_nonzero(ev)
+      x = jnp.where(valid, ev[rows], 0)
+      wr = w if w.ndim == 0 else w[rows]
+      vals = jnp.broadcast_to(x[:, None] * wr, (budget,) + indices.shape[1:])
+      return _scatter_add(vals, indices[rows], n_post)
+
+    def dense(ev, w):
+      return _scatter_rows(ev, w, indices, n_post)
+
+    return jax.lax.cond(jnp.count_nonzero(ev) <= budget, sparse, dense, ev, w)
+
+  @project.defjvp
+  def project_jvp(primals, tangents):
+    ev, w = primals
+    dev, dw = tangents
+    out = project(ev, w)
+    return out, _scatter_rows(dev, w, indices, n_post) + _scatter_rows(ev, dw, indices, n_post)
+
+  return project(ev, jnp.asarray(weight))
+
+
 def _as_events(spk, dtype):
   """Spikes as 0/1 events of ``dtype``; the gradient passes through as if it were ``spk``."""
   spk = jnp.asarray(spk)
@@ -205,7 +246,7 @@ class FixedNumConn(Module):
       w = init.param(conn_weight, (), allow_none=False)
       self.weight = FakeState(_asarray(w))
 
-  def _project(self, x):
+  def _project(self, x, events=False):
     weight = self.weight.value
     if self.conn_num < 1:
       w, unit = split_mantissa_unit(weight)
@@ -214,7 +255,7 @@ class FixedNumConn(Module):
       return maybe_attach_unit(out, unit)
     w, unit = split_mantissa_unit(weight)
     x, xunit = split_mantissa_unit(x)
-    out = self.conn.apply(x, w)
+    out = self.conn.apply(x, w, events)
     if xunit is not None:
       out = maybe_attach_unit(out, xunit) if unit is None else maybe_attach_unit(out, xunit * unit)
       return out
@@ -252,7 +293,7 @@ class EventFixedNumConn(FixedNumConn):
     dtype = jnp.result_type(split_mantissa_unit(w)[0]) if self.conn_num >= 1 else environ.dftype()
     if not jnp.issubdtype(dtype, jnp.floating):
       dtype = environ.dftype()
-    return self._project(_as_events(spk, dtype))
+    return self._project(_as_events(spk, dtype), events=True)
 
 
 EventFixedProb = EventFixedNumConn
@@ -266,7 +307,7 @@ class _FixedPostConn:
     self.rows = rows
     self.shape = tuple(shape)
 
-  def apply(self, x, w):
+  def apply(self, x, w, events=False):
     if x.shape[-1] != self.shape[0]:
       raise ValueError(
         f'The projection expects inputs whose last axis has {self.shape[0]} presynaptic '
@@ -274,6 +315,8 @@ class _FixedPostConn:
     dt = jnp.result_type(x, w)
     x = x.astype(dt)
     if self.rows is None:
+      if events and x.ndim == 1 and self.shape[0] >= _EVENT_MIN_PRE:
+        return _event_rows(x, w, self.indices, self.shape[1])
       return _scatter_rows(x, w, self.indices, self.shape[1])
     return _scatter_csr(x, w, self.indices, self.rows, self.shape[1])
 
