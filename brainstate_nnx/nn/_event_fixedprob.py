@@ -103,7 +103,7 @@ _EVENT_BUDGET = 8        # compact when at most n_pre // _EVENT_BUDGET neurons f
 def _event_rows(ev, weight, indices, n_post):
   """``_scatter_rows`` for one 0/1 event vector, touching only the rows that fired.
 
-  The active rows are compacted (``jnp.nonzero`` with a static budget of
+  The active rows are compacted (``lax.top_k`` with a static budget of
   ``n_pre // 8``) and only their ``conn_num`` synapses are scattered; a step
   with more events than the budget takes the full scatter. Either way the
   nonzero contributions are added in the same (row) order, so the result is the
@@ -115,7 +115,9 @@ def _event_rows(ev, weight, indices, n_post):
   @jax.custom_jvp
   def project(ev, w):
     def sparse(ev, w):
-      (rows,) = jnp.nonzero(ev, size=budget, fill_value=0)
+      # top_k of 0/1 events lists the fired rows first, in ascending order (ties
+      # go to the lower index); it compiles much faster than nonzero's cumsum
+      _, rows = jax.lax.top_k(ev, budget)
       valid = jnp.arange(budget) < jnp.count_nonzero(ev)
       x = jnp.where(valid, ev[rows], 0)
       wr = w if w.ndim == 0 else w[rows]
