@@ -66,7 +66,7 @@ except ImportError:  # pragma: no cover
     return None
 
 from .. import _context
-from .._context import CaptureFrame, Frame, ProbeFrame
+from .._context import CaptureFrame, Frame, ProbeFrame, Rediscover
 from .._error import BatchAxisError
 from .._state import State, catch_new_states
 from ..util.filter import Everything, to_predicate
@@ -455,14 +455,6 @@ class _Plan:
       self.rngs = [r for r in self.rngs if id(r) in used]
 
 
-class _Restart(Exception):
-  """Internal: the pass met something its plan did not cover."""
-
-  def __init__(self, plan: _Plan):
-    super().__init__('internal: the mapping plan changed; the call is redone')
-    self.plan = plan
-
-
 _RMW_WARNED: set = set()
 
 
@@ -597,38 +589,49 @@ class StatefulMapping:
     key = _signature((fixed, tuple(sorted(static_kwargs.items()))), dyn_args, dyn_kwargs)
 
     plan = self._plans.get(key)
-    fresh = plan is None
-    if fresh:
-      plan = self._probe_plan(f, dyn_args, dyn_axes, dyn_kwargs, static_kwargs)
-    for _ in range(_MAX_PASSES):
+    cur = {'plan': plan, 'fresh': plan is None}
+    if plan is None:
+      cur['plan'] = self._probe_plan(f, dyn_args, dyn_axes, dyn_kwargs, static_kwargs)
+
+    def attempt():
+      plan = cur['plan']
       discovering = not self._vmap_like and not plan.verified
       try:
         out = self._run(plan, f, dyn_args, dyn_axes, dyn_kwargs, static_kwargs,
                         discovering=discovering)
-      except _Restart as r:
-        plan = r.plan
-        continue
       except _SizeError:
-        if fresh:
+        if cur['fresh']:
           raise
         # a cached plan may list States the function no longer uses (e.g.
         # the model was re-initialized with another size): plan afresh
-        plan = self._probe_plan(f, dyn_args, dyn_axes, dyn_kwargs, static_kwargs)
-        fresh = True
-        continue
-      if discovering:
-        plan.verified = True  # the vmap passes agree; now run the real primitive
-        continue
+        cur['fresh'] = True
+        raise Rediscover(
+          self, self._probe_plan(f, dyn_args, dyn_axes, dyn_kwargs, static_kwargs))
       plan.verified = True
-      if key not in self._plans and len(self._plans) >= _MAX_PLANS:
-        self._plans.pop(next(iter(self._plans)))
-      self._plans[key] = plan
+      if discovering:
+        # the vmap passes agree; now run the real primitive
+        raise Rediscover(self, plan)
       return out
-    raise RuntimeError(  # pragma: no cover - would need an unstable function
-      f'{self._label}: the States used by {getattr(self.origin_fun, "__name__", "the function")} '
-      f'kept changing between {_MAX_PASSES} traces; make the set of States it '
-      'touches independent of the mapped values.'
-    )
+
+    def update(new_plan):
+      cur['plan'] = new_plan
+
+    try:
+      out = _context.retrace(self, attempt, update, limit=_MAX_PASSES)
+    except RuntimeError as e:
+      if 'kept changing' not in str(e):
+        raise
+      raise RuntimeError(  # pragma: no cover - would need an unstable function
+        f'{self._label}: the States used by '
+        f'{getattr(self.origin_fun, "__name__", "the function")} kept changing '
+        f'between {_MAX_PASSES} traces; make the set of States it touches '
+        'independent of the mapped values.'
+      ) from None
+    plan = cur['plan']
+    if key not in self._plans and len(self._plans) >= _MAX_PLANS:
+      self._plans.pop(next(iter(self._plans)))
+    self._plans[key] = plan
+    return out
 
   def _run(self, plan: _Plan, f, args, in_axes, kwargs, static_kwargs, discovering: bool):
     verify = self._vmap_like or discovering
@@ -650,7 +653,7 @@ class StatefulMapping:
           fed_vals.append(v)
           fed_ids.add(i)
     rngs = plan.rngs
-    outer_staging = bool(_context.frames()) or _context._staging()
+    outer_staging = bool(_context.frames()) or _context.staging()
     if outer_staging and not _context.frames() and (fed or rngs):
       raise _context.TraceContextError(
         f'{self!r} maps {len(fed) + len(rngs)} State(s) but was called inside a '
@@ -669,33 +672,33 @@ class StatefulMapping:
     in_preds = self.state_in_axes
     label = self._label
     used: dict = {}
+    box: dict = {}
+
+    def collect(frame):
+      if frame.found:
+        return self._with_found(plan, frame.found), None
+      if verify:
+        spec, cands = self._classify(frame, box['trace'], plan, fed_axes, rng_ids, batch_size)
+        if [(id(s), ax) for s, ax in spec] != plan.write_key():
+          return _Plan(plan.in_states, plan.rngs, spec, cands), None
+      else:
+        written = {i for i in frame.written if i not in rng_ids}
+        if written != {id(s) for s, _ in plan.writes}:
+          return _Plan(plan.in_states, plan.rngs, plan.writes, plan.cands), None
+      used['ids'] = frame.read | set(frame.written)
+      return None, [st._raw_value for st, _ in plan.writes]
+
+    def run(*a, **k):
+      box['trace'] = _current_trace()
+      return f(*a, **k)
 
     def body(a, k, keys, vals):
       frame = _MapFrame(self, owned, in_preds, outer_staging)
-      frame.enter([*keys, *vals])
-      trace = _current_trace()
-      new_plan = None
-      try:
-        guard = _context.ArgWriteGuard((a, k), {}, frame)
-        out = f(*a, **k, **static_kwargs)
-        guard.check(label)
-        if frame.found:
-          new_plan = self._with_found(plan, frame.found)
-        elif verify:
-          spec, cands = self._classify(frame, trace, plan, fed_axes, rng_ids, batch_size)
-          if [(id(s), ax) for s, ax in spec] != plan.write_key():
-            new_plan = _Plan(plan.in_states, plan.rngs, spec, cands)
-        else:
-          written = {i for i in frame.written if i not in rng_ids}
-          if written != {id(s) for s, _ in plan.writes}:
-            new_plan = _Plan(plan.in_states, plan.rngs, plan.writes, plan.cands)
-        if new_plan is None:
-          write_vals = [st._raw_value for st, _ in plan.writes]
-          used['ids'] = frame.read | set(frame.written)
-      finally:
-        frame.exit()
+      out, (new_plan, write_vals) = _context.run_in_frame(
+        frame, [*keys, *vals], run, a, {**k, **static_kwargs}, what=label,
+        collect=collect)
       if new_plan is not None:
-        raise _Restart(new_plan)
+        raise Rediscover(self, new_plan)
       return out, write_vals
 
     if discovering:
@@ -711,7 +714,7 @@ class StatefulMapping:
     write = _context.write_value
     try:
       out, write_vals = mapped(args, kwargs, lane_keys, fed_vals)
-    except _Restart:
+    except Rediscover:
       for r, k in zip(rngs, saved_keys):
         write(r, k)
       raise
@@ -760,7 +763,7 @@ class StatefulMapping:
       matched, out_ax = _first_match(self.state_out_axes, st)
       if matched and out_ax is not None and out_ax != ax:
         raise BatchAxisError(
-          f'{_context._describe(st)} is batched on input axis {ax} but '
+          f'{_context.describe(st)} is batched on input axis {ax} but '
           f'state_out_axes maps it to axis {out_ax}.'
         )
       in_states.append((st, ax))
@@ -785,7 +788,7 @@ class StatefulMapping:
       if matched:
         if out_ax is None and det is not None:
           raise BatchAxisError(
-            f'{_context._describe(st)} is declared unbatched (axis None) in '
+            f'{_context.describe(st)} is declared unbatched (axis None) in '
             f'state_out_axes but was written with a value batched on axis {det}.'
           )
         spec.append((st, out_ax if det is not None else None))
@@ -795,14 +798,14 @@ class StatefulMapping:
         continue
       if policy == 'raise':
         raise BatchAxisError(
-          f'{_context._describe(st)} was written with a value batched on axis '
+          f'{_context.describe(st)} was written with a value batched on axis '
           f'{det} but is not covered by state_out_axes. Declare it in '
           "state_out_axes or set unexpected_out_state_mapping to 'auto', 'warn' "
           "or 'ignore'."
         )
       if policy == 'warn' and i not in planned:
         warnings.warn(
-          f'{_context._describe(st)} was written with a value batched on axis '
+          f'{_context.describe(st)} was written with a value batched on axis '
           f'{det} but is not covered by state_out_axes; it is written back '
           'batched.',
           UserWarning,
@@ -817,7 +820,7 @@ class StatefulMapping:
           if size != batch:
             _RMW_WARNED.add(i)
             warnings.warn(
-              f'{_context._describe(st)} is read and written with a value '
+              f'{_context.describe(st)} is read and written with a value '
               f'batched on axis {det}, is not declared in state_in_axes / '
               f'state_out_axes, and its size along that axis ({size}) is not '
               f'the mapped size ({batch}): it gains a new axis. Declare it to '
@@ -1005,28 +1008,13 @@ def _probe(fn: Callable, args: tuple = (), in_axes=None, kwargs=None,
       shape = shape[:a] + shape[a + 1:]
     traced.append(i)
     structs.append(jax.ShapeDtypeStruct(shape, t.dtype))
-  frame = ProbeFrame(None)
-  kwargs = kwargs or {}
-
   def run(*lane):
     filled = list(leaves)
     for i, v in zip(traced, lane):
       filled[i] = v
-    frame.enter(())
-    try:
-      fn(*tree.unflatten(filled), **kwargs)
-    finally:
-      frame.exit()
-    return None
+    fn(*tree.unflatten(filled), **(kwargs or {}))
 
-  with jax.disable_jit(False):
-    if axis_env:
-      jax.make_jaxpr(run, axis_env=list(axis_env))(*structs)
-    else:
-      jax.eval_shape(run, *structs)
-  touched = list(frame.touched.values())
-  written = [st for st in touched if id(st) in frame.wrote]
-  return touched, written
+  return _context.probe(run, tuple(structs), axis_env=axis_env, report=False)
 
 
 # --------------------------------------------------------------------------
@@ -1081,7 +1069,7 @@ def _ensure_no_state_writes(f, xs) -> None:
       'map(..., batch_size=...) cannot run a function that writes State: the '
       'batched path vectorizes each block with vmap2 inside scan (found '
       f'{len(written)} written State(s): '
-      + ', '.join(_context._describe(s) for s in written[:3])
+      + ', '.join(_context.describe(s) for s in written[:3])
       + '). Drop batch_size to map sequentially, or use vmap2 on the whole batch.'
     )
 
@@ -1249,32 +1237,35 @@ def _map_new_states(
   lane_keys = [r.split_key(n) for r in rngs]
   backups = [r.split_key() for r in rngs]
   box: dict = {}
-  outer_staging = bool(_context.frames()) or _context._staging()
+  outer_staging = bool(_context.frames()) or _context.staging()
+
+  def collect(frame):
+    catcher = box.pop('catcher')
+    groups = {ax: [] for ax in axes_order}
+    excluded = []
+    seen = set()
+    for st in catcher:
+      if id(st) in seen:
+        continue
+      seen.add(id(st))
+      if exclude is not None and exclude((), st):
+        excluded.append(st)
+      else:
+        groups[_resolve_axis(st, ordered)].append(st)
+    others = frame.written_other()
+    box.update(groups=groups, excluded=excluded, others=others)
+    return (tuple([st._raw_value for st in groups[ax]] for ax in axes_order),
+            [st._raw_value for st in excluded], [st._raw_value for st in others])
+
+  def run(*a):
+    with catch_new_states() as catcher:
+      box['catcher'] = catcher
+      return fun(*a)
 
   def body(a, keys, _dummy):
     frame = _NewStatesFrame(owner, rngs, outer_staging)
-    frame.enter(list(keys))
-    try:
-      with catch_new_states() as catcher:
-        out = fun(*a)
-      groups = {ax: [] for ax in axes_order}
-      excluded = []
-      seen = set()
-      for st in catcher:
-        if id(st) in seen:
-          continue
-        seen.add(id(st))
-        if exclude is not None and exclude((), st):
-          excluded.append(st)
-        else:
-          groups[_resolve_axis(st, ordered)].append(st)
-      others = frame.written_other()
-      vals = tuple([st._raw_value for st in groups[ax]] for ax in axes_order)
-      ex_vals = [st._raw_value for st in excluded]
-      other_vals = [st._raw_value for st in others]
-    finally:
-      frame.exit()
-    box.update(groups=groups, excluded=excluded, others=others)
+    out, (vals, ex_vals, other_vals) = _context.run_in_frame(
+      frame, list(keys), run, a, what=f'{behavior}_new_states', collect=collect)
     return out, vals, ex_vals, other_vals
 
   out_spec = (out_axes, tuple(axes_order), None, None)
@@ -1301,7 +1292,7 @@ def _map_new_states(
         'A State that is not batched by this transform (a pre-existing State, '
         'or a new State excluded by state_to_exclude) was written with a '
         'batched value: '
-        + ', '.join(_context._describe(s) for s in box.get('excluded', []) + box.get('others', []))
+        + ', '.join(_context.describe(s) for s in box.get('excluded', []) + box.get('others', []))
       ) from e
     raise
   except BaseException:
@@ -1408,6 +1399,10 @@ def vmap_new_states(
   return mapped
 
 
+def _discard(_result) -> None:
+  """Drops a value (``Module.init_all_states`` returns the caught States)."""
+
+
 def vmap2_new_states(
   module,
   init_kwargs: Dict,
@@ -1439,7 +1434,7 @@ def vmap2_new_states(
   if axis_size is None:
     raise ValueError('vmap2_new_states requires an explicit axis_size.')
   _, result = _map_new_states(
-    lambda: module.init_all_states(**init_kwargs), (), behavior='vmap',
+    lambda: _discard(module.init_all_states(**init_kwargs)), (), behavior='vmap',
     axis_size=axis_size, spmd_axis_name=spmd_axis_name, state_tag=state_tag,
     state_out_axes=state_out_axes, owner=module,
   )
@@ -1475,7 +1470,7 @@ def pmap2_new_states(
   if axis_size is None:
     axis_size = jax.local_device_count()
   _, result = _map_new_states(
-    lambda: module.init_all_states(**init_kwargs), (), behavior='pmap',
+    lambda: _discard(module.init_all_states(**init_kwargs)), (), behavior='pmap',
     axis_size=axis_size, axis_name=axis_name, state_tag=state_tag,
     state_out_axes=state_out_axes, owner=module,
   )

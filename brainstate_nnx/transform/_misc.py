@@ -25,7 +25,9 @@ from .. import _context
 from .._context import CaptureFrame, ProbeFrame
 from .._error import BrainStateError
 from ..util._cache import BoundedCache
-from ._make_jaxpr import _arg_cache_key, _index_tuple, _outer_read
+from ._make_jaxpr import _arg_cache_key, _index_tuple
+
+_outer_read = _context.read_input
 
 __all__ = ['eval_shape', 'checkpoint', 'remat', 'named_call', 'named_scope']
 
@@ -40,6 +42,11 @@ def _is_graph_node(x) -> bool:
 
 def _has_graph_node(tree) -> bool:
   return any(_is_graph_node(x) for x in jax.tree.leaves(tree, is_leaf=_is_graph_node))
+
+
+def _touched_values(frame):
+  touched = list(frame.touched.values())
+  return touched, [st._raw_value for st in touched]
 
 
 def eval_shape(f: Callable, *args: Any, return_state_shapes: bool = False, **kwargs: Any):
@@ -97,13 +104,8 @@ def eval_shape(f: Callable, *args: Any, return_state_shapes: bool = False, **kwa
     it = iter(dyn_leaves)
     full = [static[i] if i in static else next(it) for i in range(len(leaves))]
     a, k = treedef.unflatten(full)
-    frame.enter(())
-    try:
-      out = f(*a, **k)
-      touched = list(frame.touched.values())
-      state_values = [st._raw_value for st in touched]
-    finally:
-      frame.exit()
+    out, (touched, state_values) = _context.run_in_frame(
+      frame, (), f, a, k, what='eval_shape', collect=_touched_values)
     box['touched'] = touched
     if _has_graph_node(out):
       # after the frame: splitting must not count as a use of the States
@@ -166,26 +168,22 @@ class _Remat:
 
   def _inner(self, plan, state_values, *args, **kwargs):
     states, writes = plan
-    frame = CaptureFrame(self, states)
-    frame.enter(state_values)
-    try:
-      guard = _context.ArgWriteGuard(args, kwargs, frame)
-      out = self.fun(*args, **kwargs)
-      guard.check('checkpoint')
+
+    def collect(frame):
       bad = [states[i] for i in frame.written_owned() if not writes[i]]
       bad += frame.written_other()
       if bad:
         raise BrainStateError(
           'checkpoint: the function wrote '
-          + ', '.join(_context._describe(s) for s in bad)
+          + ', '.join(_context.describe(s) for s in bad)
           + ', which the abstract dry run made beforehand did not see it write. '
           'The write cannot be carried out of jax.checkpoint. Make the set of '
           'States the function writes the same on every trace.'
         )
-      new_values = [st._raw_value for st, w in zip(states, writes) if w]
-    finally:
-      frame.exit()
-    return out, new_values
+      return [st._raw_value for st, w in zip(states, writes) if w]
+
+    return _context.run_in_frame(CaptureFrame(self, states), state_values, self.fun,
+                                 args, kwargs, what='checkpoint', collect=collect)
 
   def __call__(self, *args, **kwargs):
     for i in self.static_argnums:
@@ -198,8 +196,7 @@ class _Remat:
     states, writes = plan
     values = [_outer_read(st) for st in states]
     out, new_values = self._checkpointed(plan, values, *args, **kwargs)
-    for st, v in zip([s for s, w in zip(states, writes) if w], new_values):
-      _context.write_value(st, v)
+    _context.write_back([s for s, w in zip(states, writes) if w], new_values)
     return out
 
   def __get__(self, obj, objtype=None):
@@ -306,16 +303,16 @@ _IR_COMPILATION = [False]
 
 
 def _ir_compilation() -> bool:
-  """Whether ``named_scope`` functions are jit-compiled (``ir_compilation`` setting)."""
-  import sys
+  """Whether ``named_scope`` functions are jit-compiled.
 
-  environ = sys.modules.get('brainstate_nnx.environ')
-  if environ is not None and hasattr(environ, 'get'):
-    try:
-      return bool(environ.get('ir_compilation', False))
-    except Exception:  # pragma: no cover - an environ without this key
-      pass
-  return _IR_COMPILATION[0]
+  The ``ir_compilation`` setting of :mod:`brainstate_nnx.environ` (as in
+  BrainState), else :func:`set_ir_compilation`'s flag.
+  """
+  try:
+    from .. import environ
+  except ImportError:  # the package without its environ module
+    return _IR_COMPILATION[0]
+  return bool(environ.get('ir_compilation', _IR_COMPILATION[0]))
 
 
 def set_ir_compilation(flag: bool) -> None:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import batching, mlir
 
-__all__ = ['unvmap']
+__all__ = ['unvmap', 'any_lanes', 'no_vmap']
 
 
 def _make_reduction(name: str, impl, result_dtype=None):
@@ -92,3 +92,29 @@ def unvmap(x: Any, op: str = 'any') -> Any:
   if op == 'max':
     return unvmap_max(x)
   raise ValueError(f"unvmap: unsupported op {op!r}; use 'any', 'all', 'max' or 'none'.")
+
+
+def any_lanes(x) -> jax.Array:
+  """``jnp.any(x)`` over every element, the lanes of an enclosing ``vmap`` included.
+
+  Not differentiated (a condition). Example::
+
+    >>> import jax, jax.numpy as jnp
+    >>> from brainstate_nnx.transform._unvmap import any_lanes
+    >>> jax.vmap(any_lanes)(jnp.array([0., 1.]) > 0)
+    Array([ True,  True], dtype=bool)
+  """
+  return unvmap_any(jax.lax.stop_gradient(jnp.asarray(x)))
+
+
+def no_vmap(x):
+  """``x`` with the lanes of an enclosing ``vmap`` as an ordinary leading axis.
+
+  Not differentiated. Example::
+
+    >>> import jax, jax.numpy as jnp
+    >>> from brainstate_nnx.transform._unvmap import no_vmap
+    >>> jax.vmap(lambda v: no_vmap(v).sum())(jnp.array([1., 2.]))
+    Array([3., 3.], dtype=float32)
+  """
+  return _without_vmap(jax.lax.stop_gradient(jnp.asarray(x)))
