@@ -92,6 +92,9 @@ def test_docstring_examples(name):
   runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
   report = io.StringIO()
   for test in _FOUND[name]:
+    # the examples are user code: they run as a script would, not inside the
+    # package (whose own functions the closure walk of ``jit`` skips)
+    test.globs['__name__'] = '__main__'
     brainstate_nnx.random.seed(0)
     runner.run(test, out=report.write, clear_globs=True)
   assert runner.tries > 0
