@@ -257,7 +257,7 @@ def test_orbax_round_trip_of_a_recurrent_model(tmp_path):
   """Parameters and hidden States of a model made of LSTMCell, Sequential,
   activation layers and plain functions save with orbax and restore into a
   fresh model (nnx.state / nnx.update)."""
-  ocp = pytest.importorskip('orbax.checkpoint')
+  import orbax.checkpoint as ocp  # in the test extra
 
   def make(seed):
     bsn.random.seed(seed)
