@@ -320,3 +320,41 @@ def test_custom_model_drawing_in_call_both_worlds():
   # same bits as BrainState's default stream after seed(5)
   bst.random.seed(5)
   np.testing.assert_allclose(bsn.random.RandomState(5).randn(3), bst.random.randn(3))
+
+
+def test_orbax_checkpoint_carries_the_owned_stream_and_running_stats(tmp_path):
+  import orbax.checkpoint as ocp
+
+  class Net(bsn.nn.Module):
+    def __init__(self, seed):
+      super().__init__()
+      self.bn = bsn.nn.BatchNorm0d(3)
+      self.drop = bsn.nn.Dropout(0.5, rngs=seed)
+
+    def __call__(self, x):
+      return self.drop(self.bn(x))
+
+  x = jnp.arange(12.).reshape(4, 3)
+  model = Net(0)
+  with bsn.environ.context(fit=True):
+    model(x)
+  ckpt = ocp.StandardCheckpointer()
+  ckpt.save(tmp_path / 'ckpt', nnx.state(model))
+  ckpt.wait_until_finished()
+  fresh = Net(1)
+  nnx.update(fresh, ckpt.restore(tmp_path / 'ckpt', nnx.state(fresh)))
+  np.testing.assert_array_equal(fresh.bn.running_mean.value, model.bn.running_mean.value)
+  np.testing.assert_array_equal(jax.random.key_data(fresh.drop.rngs.value),
+                                jax.random.key_data(model.drop.rngs.value))
+  with bsn.environ.context(fit=True):                   # the same next mask
+    np.testing.assert_array_equal(fresh(x), model(x))
+
+
+def test_dropout_fixed_with_owned_stream_draws_brainstate_bits():
+  bst.random.seed(5)
+  ref = bst.nn.DropoutFixed(6, prob=0.5)
+  ref.init_state(batch_size=2)
+  ours = bsn.nn.DropoutFixed(6, prob=0.5, rngs=5)
+  bsn.nn.init_all_states(ours, batch_size=2)
+  np.testing.assert_array_equal(ours.mask.value, ref.mask.value)
+  assert sorted(ours.states().keys()) == [('mask',), ('rngs',)]

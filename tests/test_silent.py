@@ -403,3 +403,32 @@ def test_keyboard_interrupt_inside_nested_transform():
   fire[0] = False
   assert float(step(1.0)) == 1.0
   assert float(a.value) == 1.0
+
+
+def test_jit_threads_only_used_states_of_a_large_closure():
+  m = bs.nn.Module()
+  m.used = bs.State(jnp.ones(2))
+  m.others = [bs.State(jnp.zeros(2)) for _ in range(20)]
+  f = bs.transform.jit(lambda x: m.used.value * x)
+  for k in range(3):
+    np.testing.assert_allclose(f(jnp.full(2, float(k))), [k, k])
+  assert f.states == [m.used]
+
+
+# --------------------------------------------------------------------------
+# docstring examples of the core modules touched here
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', [
+  'brainstate_nnx._reach', 'brainstate_nnx._watch', 'brainstate_nnx._lane_ops',
+  'brainstate_nnx.transform._jit', 'brainstate_nnx.transform._state_plan',
+  'brainstate_nnx.transform._stateful_run', 'brainstate_nnx.transform._grad',
+  'brainstate_nnx.transform._jacobian', 'brainstate_nnx.transform._unvmap',
+])
+def test_core_docstring_examples(name):
+  import doctest
+  import importlib
+
+  module = importlib.import_module(name)
+  res = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+  assert res.failed == 0 and res.attempted > 0

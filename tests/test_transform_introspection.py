@@ -6,7 +6,6 @@ the States found (and which are read / written), the jaxpr interfaces, the
 output shapes, the values and the gradients must agree.
 """
 
-import sys
 import types
 
 import jax
@@ -498,16 +497,10 @@ def test_named_scope(ns):
   assert float(power(jnp.array(3.0), 2)) == 9.0
   assert _stacks(ns.T.make_jaxpr(power, static_argnums=1)(1.0, 2)[0]) == {'power'}
   assert power._jit_cache == {}
-  # BrainState's switch is ``environ.set(ir_compilation=True)``; until this
-  # package has ``environ``, the switch lives beside ``named_scope``.
-  set_ir_compilation = sys.modules[bs.transform.named_scope.__module__].set_ir_compilation
-  set_ir_compilation(True)
-  try:
+  with bs.environ.context(ir_compilation=True):  # BrainState's switch
     assert float(power(jnp.array(2.0), 3)) == 8.0
     assert float(power(jnp.array(2.0), 3)) == 8.0
     assert list(power._jit_cache) == [((1,), ())]
-  finally:
-    set_ir_compilation(False)
   assert float(st.value) == 3.0
 
 

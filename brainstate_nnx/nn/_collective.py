@@ -8,6 +8,10 @@ from typing import Any, Callable, TypeVar
 
 import jax
 
+from .._error import BatchAxisError
+from ..random import DEFAULT
+from ..transform._mapping import vmap2
+from ..transform._new_states import vmap_new_states
 from ._module import call_all_fns, init_all_states
 
 __all__ = ['call_order', 'vmap_call_all_fns', 'vmap_init_all_states',
@@ -33,7 +37,7 @@ def vmap_init_all_states(
 
   Runs :func:`~brainstate_nnx.nn.init_all_states` (``init_state(*init_args,
   **init_kwargs)`` on each module not matched by ``node_to_exclude``) under
-  :func:`~brainstate_nnx.transform._mapping.vmap_new_states`: every State the
+  :func:`~brainstate_nnx.transform.vmap_new_states`: every State the
   initialization creates gets a leading axis of size ``axis_size``, and each
   member draws its own random numbers. New States matching
   ``state_to_exclude`` (or tagged ``INIT_NO_BATCHING``) keep a single value;
@@ -52,7 +56,6 @@ def vmap_init_all_states(
     >>> cell.h.value.shape
     (8, 3)
   """
-  from ..transform._mapping import vmap_new_states
 
   def init_fn():
     init_all_states(target, *init_args, node_to_exclude=node_to_exclude, **init_kwargs)
@@ -111,10 +114,6 @@ def _vmap_call(call_fn, axis_size, state_tag, existing_only=False):
   :func:`vmap_init_all_states` -- go through ``vmap2`` instead, which stores
   one value per member. (BrainState 0.5.4 leaks a tracer into such States.)
   """
-  from .._error import BatchAxisError
-  from ..random import DEFAULT
-  from ..transform._mapping import vmap2, vmap_new_states
-
   if not existing_only:
     key = DEFAULT.value
     try:

@@ -21,8 +21,8 @@ the values of the written States leave it as outputs and are assigned
 afterwards.
 
 A condition or message argument computed per batch element is gathered
-into one unbatched value (:func:`~brainstate_nnx.transform._unvmap.any_lanes`,
-:func:`~brainstate_nnx.transform._unvmap.no_vmap`), so a single host callback
+into one unbatched value (:func:`~brainstate_nnx._lane_ops.any_lanes`,
+:func:`~brainstate_nnx._lane_ops.no_vmap`), so a single host callback
 sees the whole batch. The stateful run shared with ``_debug.py`` lives in
 :mod:`._stateful_run`.
 """
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from jax.experimental import checkify as _jcfy
 
 from ._stateful_run import StatefulRun, eager, find_states
-from ._unvmap import any_lanes, no_vmap
+from .._lane_ops import any_lanes, no_vmap
 from .. import _context
 
 __all__ = [

@@ -33,7 +33,6 @@ import numpy as np
 from ._state_plan import (
   StatePlan, abstract, dry_calls, func_name, in_dry_run, out_struct, probe_fn,
 )
-from .._error import BrainStateError
 
 __all__ = ['cond', 'switch', 'ifelse']
 

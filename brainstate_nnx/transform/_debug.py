@@ -36,7 +36,7 @@ from jax.extend import source_info_util
 
 from .. import _context
 from ._stateful_run import StatefulRun, eager, find_states
-from ._unvmap import any_lanes
+from .._lane_ops import any_lanes
 
 __all__ = ['debug_nan', 'debug_nan_if', 'breakpoint_if']
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 from jax.extend.core import get_opaque_trace_state as _opaque_trace
@@ -138,6 +138,7 @@ class JittedFunction:
     self._nodes: list = []
     self._predicted = None
     self._created: dict = {}
+    self._prune = None
     self._bound = weakref.WeakKeyDictionary()
 
   # -- the traced body ----------------------------------------------------
@@ -152,6 +153,13 @@ class JittedFunction:
     if frame.found:
       raise Rediscover(self, list(frame.found.values()))
     updates = frame.written_owned()
+    # States reached but not used (a closure over a whole model, the function
+    # using a part): when many, thread only the used ones from the next call
+    states = self.states
+    used = frame.read.union(frame.written)
+    unused = len(states) - sum(1 for st in states if id(st) in used)
+    if unused > max(8, len(states) // 4):
+      self._prune = used
     created = None
     fresh = [st for st in frame.created
              if id(st) not in frame.owned and _context.has_tracer(st._raw_value)]
@@ -227,6 +235,8 @@ class JittedFunction:
         list(map(_setattr, map(states.__getitem__, updates), _RAW, updates.values()))
       if created is not None:
         list(map(_setattr, self._created[created.token], _RAW, created.values))
+      if self._prune is not None:
+        self._drop_unused()
       return out
 
   def _call_slow(self, *args, **kwargs):
@@ -254,7 +264,14 @@ class JittedFunction:
         states += self._created[created.token]
         values += list(created.values)
       _context.write_back(states, values)
+      if self._prune is not None and not nested:
+        self._drop_unused()
       return out
+
+  def _drop_unused(self) -> None:
+    used, self._prune = self._prune, None
+    self._list = StateList([st for st in self.states if id(st) in used])
+    self.states = self._list.states
 
   def _with_discovery(self, call, read):
     """``call(values of the States)``, adding the States it finds until none is new."""
@@ -276,6 +293,16 @@ class JittedFunction:
       except TypeError:
         pass
     return bound
+
+  def __deepcopy__(self, memo):
+    # A fresh wrapper around a deep copy of the function: a bound method of a
+    # Module being copied binds to the copy (found in ``memo``), so the copy's
+    # jitted method uses the copy's States. Compiled programs are not shared.
+    import copy
+
+    new = JittedFunction(copy.deepcopy(self.fun, memo), **self._options)
+    memo[id(self)] = new
+    return new
 
   def __reach__(self):
     return (self.fun,)

@@ -16,7 +16,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import _context
 from .._context import CaptureFrame
-from ._mapping import _probe
+from ._lanes import probe_lanes
 
 __all__ = ['shard_map']
 
@@ -105,7 +105,7 @@ def shard_map(
 
   @functools.wraps(fun)
   def wrapped(*args, **kwargs):
-    touched, written = _probe(fun, args, kwargs=kwargs, trace_all=True,
+    touched, written = probe_lanes(fun, args, kwargs=kwargs, trace_all=True,
                               axis_env=tuple(mesh.shape.items()))
     if arg_specs is None:
       local_specs = tuple(in_specs for _ in args)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import jax
 from jax.extend.core import get_opaque_trace_state as _opaque_trace
 
 from .. import _context
