@@ -15,7 +15,8 @@ import types
 import unittest
 import weakref
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 
 
 BS_DIR = os.path.dirname(brainstate.__file__)

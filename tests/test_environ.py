@@ -5,7 +5,8 @@ import sys
 import threading
 import warnings
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np

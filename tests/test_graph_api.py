@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bsn
 
 

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bsn
 from brainstate_nnx import _state as bsn_state
 

@@ -1,6 +1,7 @@
 """brainstate_nnx.nn.init against real BrainState: same seed, same draws, bit for bit."""
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np

@@ -11,7 +11,8 @@ import optax
 import pytest
 from flax import linen, nnx
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bsn
 
 interop = bsn.interop

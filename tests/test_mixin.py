@@ -2,7 +2,8 @@
 
 import pickle
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np

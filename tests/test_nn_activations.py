@@ -5,7 +5,8 @@ import subprocess
 import sys
 import textwrap
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import brainunit as u
 import jax
 import jax.numpy as jnp

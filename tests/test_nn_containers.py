@@ -2,7 +2,8 @@
 count_parameters and clip_grad_norm, differential against BrainState 0.5.4."""
 
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import jax
 import jax.numpy as jnp
 import numpy as np

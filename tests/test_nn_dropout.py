@@ -6,7 +6,8 @@ bits), and -- given a model-owned stream (``rngs=``) -- also work inside a Flax
 training step under ``nnx.jit`` + ``nnx.value_and_grad`` + ``nnx.Optimizer``.
 """
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,6 +1,7 @@
 """Pooling layers, differential against BrainState 0.5.4 (same input => same output and grads)."""
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import jax
 import jax.numpy as jnp
 import numpy as np

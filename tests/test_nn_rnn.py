@@ -1,6 +1,7 @@
 """Recurrent cells, differential against BrainState 0.5.4, and LSTMCell <-> Flax."""
 
-import brainstate as bst
+from conftest import oracle
+bst = oracle()  # real BrainState 0.5.4, the oracle
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -257,7 +258,7 @@ def test_orbax_round_trip_of_a_recurrent_model(tmp_path):
   """Parameters and hidden States of a model made of LSTMCell, Sequential,
   activation layers and plain functions save with orbax and restore into a
   fresh model (nnx.state / nnx.update)."""
-  ocp = pytest.importorskip('orbax.checkpoint')
+  import orbax.checkpoint as ocp  # in the test extra
 
   def make(seed):
     bsn.random.seed(seed)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bs
 from brainstate_nnx import _context
 from brainstate_nnx.transform import _jit

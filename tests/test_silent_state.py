@@ -15,7 +15,8 @@ import optax
 import pytest
 from flax import nnx
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bsn
 
 # -- issue 8, case 6: array protocols under jit go through the read hook ------

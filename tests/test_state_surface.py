@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import brainstate
+from conftest import oracle
+brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bsn
 
 from _bs_port import collect, run_case
