@@ -27,10 +27,14 @@ from . import nn
 from . import graph
 from . import transform
 from . import optim
+from . import environ
+from . import mixin
+from . import typing
 
 __all__ = [
   'BrainStateError', 'TraceContextError', 'BatchAxisError',
   'State', 'ShortTermState', 'LongTermState', 'ParamState', 'HiddenState',
   'BatchState', 'FakeState', 'maybe_state', 'catch_new_states', 'adopt',
   'util', 'random', 'nn', 'graph', 'transform', 'optim',
+  'environ', 'mixin', 'typing',
 ]

@@ -2,6 +2,7 @@
 
 from ._module import (
   Module,
+  ElementWiseBlock,
   states,
   nodes,
   call_all_fns,
@@ -9,8 +10,85 @@ from ._module import (
   reset_all_states,
 )
 from ._collective import vmap_init_all_states
+from . import init
 
 __all__ = [
   'Module', 'states', 'nodes', 'call_all_fns', 'init_all_states',
   'reset_all_states', 'vmap_init_all_states',
+  'ElementWiseBlock', 'init',
 ]
+
+# -- layC: activations, elementwise layers, recurrent cells, containers --------
+from ._activations import *  # noqa: F401,F403
+from ._activations import __all__ as _act_all
+from ._elementwise import *  # noqa: F401,F403
+from ._elementwise import __all__ as _elem_all
+from ._sequential import Sequential
+from ._flatten import Flatten, Unflatten
+from ._collective import (
+  call_order,
+  vmap_call_all_fns,
+  vmap_reset_all_states,
+  assign_state_values,
+)
+from ._utils import count_parameters, clip_grad_norm
+from ._common import EnvironContext, Vmap, Map
+
+__all__ += _act_all + _elem_all + [
+  'Sequential', 'Flatten', 'Unflatten', 'call_order', 'vmap_call_all_fns',
+  'vmap_reset_all_states', 'assign_state_values', 'count_parameters',
+  'clip_grad_norm', 'EnvironContext', 'Vmap', 'Map',
+]
+
+# -- pooling, padding, normalization, dropout (layB) --
+from ._poolings import (
+  AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
+  MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, LPPool1d, LPPool2d, LPPool3d,
+  AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+  AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+)
+from ._paddings import (
+  ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+  ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+  ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+  CircularPad1d, CircularPad2d, CircularPad3d,
+)
+from . import _poolings, _paddings
+
+__all__ += _poolings.__all__ + _paddings.__all__
+from ._dropout import (
+  Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout,
+  DropoutFixed,
+)
+from . import _dropout
+
+__all__ += _dropout.__all__
+from ._normalizations import (
+  BatchNorm0d, BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm, GroupNorm,
+)
+from . import _normalizations
+
+__all__ += _normalizations.__all__
+
+# -- layA: linear, convolution, embedding layers --------------------------------
+from ._weight_standardization import weight_standardization
+from ._linear import (
+  Linear, ScaledWSLinear, SignedWLinear, SparseLinear, AllToAll, OneToOne, LoRA,
+)
+from ._conv import (
+  Conv1d, Conv2d, Conv3d,
+  ScaledWSConv1d, ScaledWSConv2d, ScaledWSConv3d,
+  ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
+)
+from ._embedding import Embedding
+
+__all__ += [
+  'weight_standardization',
+  'Linear', 'ScaledWSLinear', 'SignedWLinear', 'SparseLinear', 'AllToAll', 'OneToOne', 'LoRA',
+  'Conv1d', 'Conv2d', 'Conv3d', 'ScaledWSConv1d', 'ScaledWSConv2d', 'ScaledWSConv3d',
+  'ConvTranspose1d', 'ConvTranspose2d', 'ConvTranspose3d',
+  'Embedding',
+]
+from ._rnns import RNNCell, ValinaRNNCell, GRUCell, MGUCell, LSTMCell, URLSTMCell
+
+__all__ += ['RNNCell', 'ValinaRNNCell', 'GRUCell', 'MGUCell', 'LSTMCell', 'URLSTMCell']

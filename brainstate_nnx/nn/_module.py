@@ -17,17 +17,37 @@ Differences from a plain ``nnx.Module``:
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Mapping
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
+import numpy as np
 from flax import nnx
 
 from .. import _context
-from .._state import State, adopt
+from .._state import State, adopt, catch_new_states
+from ..mixin import ParamDesc, not_implemented
+from ._repr import module_repr
 from .._walk import MAX_INT as _MAX_INT, graph_items, split_items
 from ..util.filter import to_predicate
 
-__all__ = ['Module', 'states', 'nodes', 'init_all_states', 'reset_all_states',
-           'call_all_fns']
+__all__ = ['Module', 'ElementWiseBlock', 'states', 'nodes', 'init_all_states',
+           'reset_all_states', 'call_all_fns']
+
+
+def _format_size_arg(size, attr_name: str) -> tuple:
+  """``in_size``/``out_size`` as a tuple: ``10 -> (10,)``, lists become tuples."""
+  if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+    return (int(size),)
+  if isinstance(size, np.ndarray) and size.ndim == 0 and np.issubdtype(size.dtype, np.integer):
+    return (int(size),)
+  if not isinstance(size, (tuple, list)):
+    raise AssertionError(
+      f'Invalid type of {attr_name}: {type(size)}. Give an int or a tuple/list of ints, '
+      f'e.g. {attr_name}=10 or {attr_name}=(28, 28, 1).'
+    )
+  return tuple(size)
 
 
 
@@ -54,22 +74,52 @@ def nodes(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
 
 def call_all_fns(target, fn_name: str, args=(), kwargs=None,
                  node_to_exclude=None, fn_if_not_exist: str = 'raise'):
-  """Calls ``fn_name(*args, **kwargs)`` on every Module of ``target``."""
+  """Calls ``fn_name(*args, **kwargs)`` on every Module of ``target``.
+
+  Modules are visited children first; methods decorated with
+  :func:`~brainstate_nnx.nn.call_order` run after the others, by level.
+  ``fn_if_not_exist`` is ``'raise'`` (``AttributeError``), ``'pass'`` /
+  ``'none'`` (skip) or ``'warn'`` (skip with a ``UserWarning``).
+  """
+  if not isinstance(fn_name, str):
+    raise TypeError(f'fn_name must be a string, but got {type(fn_name).__name__}.')
   args = args if isinstance(args, tuple) else (args,)
   kwargs = kwargs or {}
+  if not isinstance(kwargs, Mapping):
+    raise TypeError(f'kwargs must be a mapping, but got {type(kwargs).__name__}.')
   all_nodes = nodes(target, Module)
   exclude = to_predicate(node_to_exclude) if node_to_exclude is not None else None
+  ordered = []
   for path, node in all_nodes.items():
     if exclude is not None and exclude(path, node):
       continue
-    fn = getattr(node, fn_name, None)
-    if fn is None:
+    try:
+      fn = getattr(node, fn_name)
+    except AttributeError as e:
       if fn_if_not_exist == 'raise':
         raise AttributeError(
-          f'Module {type(node).__name__} at {path} has no method {fn_name!r}'
+          f"Module {type(node).__name__} with the path {path} does not have method '{fn_name}'"
+        ) from e
+      if fn_if_not_exist in ('pass', 'none'):
+        continue
+      if fn_if_not_exist == 'warn':
+        warnings.warn(
+          f"Module {type(node).__name__} with the path {path} does not have method "
+          f"'{fn_name}'. Skipping.", UserWarning,
         )
-      continue
-    fn(*args, **kwargs)
+        continue
+      raise ValueError(
+        f"fn_if_not_exist must be one of ['raise', 'pass', 'none', 'warn'], "
+        f"but got '{fn_if_not_exist}'."
+      )
+    if not callable(fn):
+      raise TypeError(f"'{fn_name}' must be callable, but got {type(fn).__name__}.")
+    if hasattr(fn, 'call_order'):
+      ordered.append(node)
+    else:
+      fn(*args, **kwargs)
+  for node in sorted(ordered, key=lambda n: getattr(n, fn_name).call_order):
+    getattr(node, fn_name)(*args, **kwargs)
   return target
 
 
@@ -83,7 +133,7 @@ def reset_all_states(target, *args, node_to_exclude=None, **kwargs):
   return call_all_fns(target, 'reset_state', args, kwargs, node_to_exclude)
 
 
-class Module(nnx.Module):
+class Module(nnx.Module, ParamDesc):
   """Base class of BrainState-style models; an ``nnx.Module``.
 
   Example::
@@ -103,13 +153,31 @@ class Module(nnx.Module):
     ...     self.layers = [Linear(2, 3), Linear(3, 1)]
     >>> sorted(MLP().states(brainstate.ParamState).keys())
     [('layers', 0, 'b'), ('layers', 0, 'w'), ('layers', 1, 'b'), ('layers', 1, 'w')]
+
+  As in BrainState, ``in_size``/``out_size`` are stored as tuples, ``name``
+  is read-only, and the ``repr`` lists the attributes that are not ``None``::
+
+    >>> m = brainstate.nn.Module(name='m')
+    >>> m.in_size = 3
+    >>> m.in_size, m.name
+    ((3,), 'm')
+    >>> m
+    Module(
+      name=m,
+      in_size=(3,)
+    )
   """
 
   __module__ = 'brainstate_nnx.nn'
 
+  graph_invisible_attrs: Tuple[str, ...] = ()
+
   def __init__(self, name: Optional[str] = None, *args, **kwargs):
-    if name is not None:
-      self._name = name
+    if name is not None and not isinstance(name, str):
+      raise AssertionError(f'The name must be a string, but we got {type(name)}: {name}')
+    self._name = name
+    self._in_size = None
+    self._out_size = None
 
   # -- attribute assignment -------------------------------------------------
   def __setattr__(self, name: str, value: Any) -> None:
@@ -136,22 +204,55 @@ class Module(nnx.Module):
     if not _context.CONTEXT.frames:
       super()._check_valid_context(error_msg)
 
-  # -- naming ----------------------------------------------------------------
+  # -- naming and sizes --------------------------------------------------------
   @property
   def name(self) -> Optional[str]:
-    """The optional name given at construction."""
+    """The name given at construction (``None`` if none); read-only."""
     return vars(self).get('_name')
 
   @name.setter
   def name(self, name: str) -> None:
-    self._name = name
+    raise AttributeError('The name of the model is read-only.')
+
+  @property
+  def in_size(self) -> Optional[Tuple[int, ...]]:
+    """The input size without batch axes, a tuple (``None`` until set)."""
+    return vars(self).get('_in_size')
+
+  @in_size.setter
+  def in_size(self, in_size) -> None:
+    self._in_size = _format_size_arg(in_size, 'in_size')
+
+  @property
+  def out_size(self) -> Optional[Tuple[int, ...]]:
+    """The output size without batch axes, a tuple (``None`` until set)."""
+    return vars(self).get('_out_size')
+
+  @out_size.setter
+  def out_size(self, out_size) -> None:
+    self._out_size = _format_size_arg(out_size, 'out_size')
+
+  # -- repr ----------------------------------------------------------------------
+  def __pretty_repr_item__(self, name: str, value: Any):
+    """``(shown name, value)`` of an attribute in the repr, or ``None`` to hide it."""
+    if value is None or name in getattr(self, 'graph_invisible_attrs', ()):
+      return None
+    if name.startswith('_'):
+      name = name[1:]
+    return name, value
+
+  def __repr__(self) -> str:
+    return module_repr(self)
 
   # -- BrainState API ----------------------------------------------------------
   def update(self, *args, **kwargs):
-    """The module's step function; ``__call__`` calls it."""
+    """The module's step function; ``__call__`` calls it (subclasses define it)."""
     raise NotImplementedError(
-      f'{type(self).__name__} defines neither update() nor __call__()'
+      f'Subclass of {type(self).__name__} must implement "update" function '
+      f'(or override __call__).'
     )
+
+  update.not_implemented = True
 
   def __call__(self, *args, **kwargs):
     return self.update(*args, **kwargs)
@@ -173,6 +274,19 @@ class Module(nnx.Module):
   def nodes(self, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
     """Modules of this module (itself at ``()``), keyed by path."""
     return nodes(self, *filters, allowed_hierarchy=allowed_hierarchy)
+
+  def state_trees(self, *filters):
+    """The States of this tree as a nested dict (one per filter when several).
+
+    Unlike :meth:`states` the result is nested by attribute path
+    (``{'layer': {'weight': ParamState}}``); the States are the live ones.
+    """
+    if filters:
+      out = self.states(*filters)
+      if len(filters) == 1:
+        return out.to_nest()
+      return tuple(o.to_nest() for o in out)
+    return self.states().to_nest()
 
   def children(self) -> Iterator['Module']:
     """The direct child modules."""
@@ -218,10 +332,80 @@ class Module(nnx.Module):
   def reset_state(self, *args, **kwargs):
     """Resets this module's dynamic States (override; default: nothing)."""
 
-  def init_all_states(self, *args, **kwargs):
-    """``init_state`` on every module of this tree."""
-    return init_all_states(self, *args, **kwargs)
+  def init_all_states(self, *args, state_tag: Optional[str] = None, **kwargs):
+    """``init_state`` on every module of this tree; returns the new States caught.
+
+    The result lists the States created (tagged ``state_tag`` if given), as
+    ``brainstate.catch_new_states`` does.
+    """
+    with catch_new_states(state_tag=state_tag) as catcher:
+      init_all_states(self, *args, **kwargs)
+    return catcher
 
   def reset_all_states(self, *args, **kwargs):
     """``reset_state`` on every module of this tree."""
     return reset_all_states(self, *args, **kwargs)
+
+  # -- parameter modules (``brainstate.nn.Param``) --------------------------------
+  def named_param_modules(self, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+    """``(dotted path, Param module)`` for the ``nn.Param`` modules of this tree."""
+    param_cls = _param_class()
+    if param_cls is None:
+      return
+    for path, m in self.nodes(param_cls, allowed_hierarchy=allowed_hierarchy).items():
+      yield '.'.join(str(p) for p in path), m
+
+  def param_modules(self, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+    """The ``nn.Param`` modules of this tree."""
+    for _, m in self.named_param_modules(allowed_hierarchy=allowed_hierarchy):
+      yield m
+
+  def reg_loss(self):
+    """Sum of the regularization losses of the ``nn.Param`` modules (``0.0`` if none)."""
+    params = tuple(self.param_modules())
+    if not params:
+      return 0.0
+    return sum(p.reg_loss() for p in params)
+
+  @contextlib.contextmanager
+  def param_precompute(self, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
+    """Within the block, ``nn.Param`` modules cache their transformed values.
+
+    Every ``nn.Param`` of this tree (within ``allowed_hierarchy``) computes its
+    value once (``cache()``); the caches are cleared on exit, also on error.
+    """
+    for m in self.param_modules(allowed_hierarchy=allowed_hierarchy):
+      m.cache()
+    try:
+      yield
+    finally:
+      for m in self.param_modules(allowed_hierarchy=allowed_hierarchy):
+        m.clear_cache()
+
+
+def _param_class():
+  """``brainstate_nnx.nn.Param`` when that module exists, else ``None``."""
+  try:
+    from ._param import Param
+  except ImportError:
+    return None
+  return Param
+
+
+class ElementWiseBlock(Module):
+  """Base class of layers acting element by element (output size = input size).
+
+  ``Sequential`` passes the input size straight through such a layer.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> import brainstate_nnx as brainstate
+    >>> class Double(brainstate.nn.ElementWiseBlock):
+    ...   def update(self, x):
+    ...     return 2 * x
+    >>> Double()(jnp.ones(2))
+    Array([2., 2.], dtype=float32)
+  """
+
+  __module__ = 'brainstate_nnx.nn'

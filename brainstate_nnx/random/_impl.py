@@ -50,13 +50,15 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 def dftype():
-  """The default float dtype: float64 when ``jax_enable_x64`` is on, else float32."""
-  return np.float64 if jax.config.jax_enable_x64 else np.float32
+  """The default float dtype: :func:`brainstate_nnx.environ.dftype` (float32 by default)."""
+  from .. import environ
+  return environ.dftype()
 
 
 def ditype():
-  """The default integer dtype: int64 when ``jax_enable_x64`` is on, else int32."""
-  return np.int64 if jax.config.jax_enable_x64 else np.int32
+  """The default integer dtype: :func:`brainstate_nnx.environ.ditype` (int32 by default)."""
+  from .. import environ
+  return environ.ditype()
 
 
 # ---------------------------------------------------------------------------
