@@ -39,14 +39,26 @@ __all__ = [
   'Frame',
   'DiscoverFrame',
   'CaptureFrame',
+  'ProbeFrame',
   'Rediscover',
+  'ArgWriteGuard',
+  'CONTEXT',
   'frames',
+  'run_in_frame',
+  'retrace',
+  'StateList',
+  'read_input',
+  'write_back',
+  'describe',
+  'has_tracer',
+  'staging',
   'notify_read',
   'notify_write',
   'notify_create',
   'read_value',
   'write_value',
   'probe_states',
+  'probe',
   'check_foreign_read',
   'check_tracer_write',
 ]
@@ -59,6 +71,27 @@ class _Context(threading.local):
 
 _CTX = _Context()
 
+# While a thread traces, the States its frames own hold that thread's
+# tracers. Top-level transform calls hold this (re-entrant) lock, so two
+# threads calling transforms are serialised instead of seeing each other's
+# tracers.
+TRACE_LOCK = threading.RLock()
+
+# The structure epoch: bumped when, outside every transform, a Module
+# attribute changes (a State replaced or deleted, a configuration flag such
+# as ``deterministic`` set). Compiled transforms compare it on every call and
+# check their cached traces only when it moved.
+EPOCH = [0]
+
+
+def bump_epoch() -> None:
+  """Marks that the structure or configuration of some Module changed."""
+  EPOCH[0] += 1
+_CONTAINERS = (dict, list)
+
+# the thread-local context, for hot paths that test ``CONTEXT.frames`` directly
+CONTEXT = _CTX
+
 
 def frames() -> list['Frame']:
   """The active frames of this thread, innermost last."""
@@ -69,9 +102,7 @@ class Rediscover(Exception):
   """Raised out of a trace when a DiscoverFrame met States it did not own."""
 
   def __init__(self, owner, states):
-    super().__init__(
-      f'internal: {len(states)} new State(s) found; the transform retraces'
-    )
+    super().__init__('internal: new States found; the transform traces again')
     self.owner = owner
     self.states = states
 
@@ -86,7 +117,7 @@ class Frame:
 
   __slots__ = (
     'owner', 'owned', 'states', 'local', 'saved', 'written', 'read',
-    'trace_state', 'parent', 'saved_owned',
+    'trace_state', 'parent', 'saved_owned', 'created', 'containers',
   )
 
   def __init__(self, owner: Any, owned: Sequence[Any]):
@@ -103,6 +134,9 @@ class Frame:
     self.trace_state = None
     self.parent: Frame | None = None
     self.saved_owned: list[tuple] = []
+    # States constructed by the user function while the frame was active
+    self.created: list[Any] = []
+    self.containers: Any = ()
 
   # -- life cycle ---------------------------------------------------------
   def enter(self, values: Sequence[Any]) -> None:
@@ -118,6 +152,11 @@ class Frame:
       setattr_(st, '_raw_value', v)
       setattr_(st, '_trace_state', ts)
     self.saved_owned = originals
+    # container values (dicts, lists) may be changed in place: remember their
+    # leaves to tell (see written_owned)
+    self.containers = [
+      (i, v, jax.tree.leaves(v)) for i, v in enumerate(values) if type(v) in _CONTAINERS
+    ] if values else ()
     stack.append(self)
 
   def exit(self) -> None:
@@ -139,11 +178,26 @@ class Frame:
       setattr_(st, '_trace_state', ts)
 
   def written_owned(self) -> dict[int, Any]:
-    """``{index: new value}`` of the owned States written in the frame."""
+    """``{index: new value}`` of the owned States written in the frame.
+
+    An owned State whose dict/list value was changed in place
+    (``s.value['a'] = x``) counts as written.
+    """
     owned = self.owned
-    idx = sorted(owned[i] for i in self.written if i in owned)
+    idx = {owned[i] for i in self.written if i in owned}
     states = self.states
-    return {i: states[i]._raw_value for i in idx}
+    for i, v, leaves in self.containers:
+      if i not in idx:
+        raw = states[i]._raw_value
+        if raw is not v or any(a is not b for a, b in zip(jax.tree.leaves(raw), leaves)) \
+            or len(jax.tree.leaves(raw)) != len(leaves):
+          idx.add(i)
+    return {i: states[i]._raw_value for i in sorted(idx)}
+
+  def written_states(self) -> list[Any]:
+    """Every State written in the frame: owned ones (in owned order), then others."""
+    states = self.states
+    return [states[i] for i in self.written_owned()] + self.written_other()
 
   def written_other(self) -> list[Any]:
     """The non-owned States written in the frame, in first-write order."""
@@ -250,15 +304,18 @@ def notify_write(st, value) -> None:
     if id(st) in top.local:
       return
     top.on_write(st)
-    if not top.trace_state.is_valid() and _has_tracer(value):
+    if not top.trace_state.is_valid() and has_tracer(value):
       raise TraceContextError(_nested_raw_msg(st))
-  elif not st._trace_state.is_valid() and _has_tracer(value):
-    raise TraceContextError(_raw_write_msg(st))
+  elif not st._trace_state.is_valid() and has_tracer(value):
+    raise TraceContextError(raw_write_msg(st))
 
 
-def notify_create(st) -> None:
+def notify_create(st, fresh: bool = False) -> None:
+  """Marks ``st`` local to every active frame; ``fresh``: built by user code."""
   for f in _CTX.frames:
     f.local[id(st)] = st
+    if fresh:
+      f.created.append(st)
 
 
 def read_value(st) -> Any:
@@ -274,8 +331,8 @@ def write_value(st, value) -> None:
   stack = _CTX.frames
   if stack:
     stack[-1].on_write(st)
-  elif _has_tracer(value) and not st._trace_state.is_valid():
-    raise TraceContextError(_raw_write_msg(st))
+  elif has_tracer(value) and not st._trace_state.is_valid():
+    raise TraceContextError(raw_write_msg(st))
   object.__setattr__(st, '_raw_value', value)
 
 
@@ -283,7 +340,8 @@ def write_value(st, value) -> None:
 # misuse detection
 # --------------------------------------------------------------------------
 
-def _has_tracer(value) -> bool:
+def has_tracer(value) -> bool:
+  """Whether ``value`` (a pytree) holds a JAX tracer."""
   if isinstance(value, jax.core.Tracer):
     return True
   if isinstance(value, (np.ndarray, jax.Array, int, float, bool, complex)):
@@ -291,7 +349,8 @@ def _has_tracer(value) -> bool:
   return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
 
 
-def _describe(st) -> str:
+def describe(st) -> str:
+  """``'ParamState 'w' with value f32[3]'``: a State for error messages."""
   name = st.get_metadata('name', None)
   desc = type(st).__name__
   if name is not None:
@@ -304,7 +363,7 @@ def _describe(st) -> str:
   return desc
 
 
-def _staging() -> bool:
+def staging() -> bool:
   """True when the current JAX trace stages out a program (jit, scan, ...)."""
   probe = jax.lax.add(np.int32(0), np.int32(0))
   return isinstance(probe, jax.core.Tracer)
@@ -312,9 +371,9 @@ def _staging() -> bool:
 
 def check_foreign_read(st) -> None:
   """Raises when ``st`` is read under a raw staging transform (jax.jit...)."""
-  if _staging():
+  if staging():
     raise TraceContextError(
-      f'{_describe(st)} was read inside a raw JAX transformation that '
+      f'{describe(st)} was read inside a raw JAX transformation that '
       'compiles (jax.jit, jax.lax.scan, jax.eval_shape, ...). Its current value '
       'would be baked into the compiled program as a constant and silently go '
       'stale when the State changes. Use brainstate_nnx.transform.jit (or '
@@ -323,9 +382,9 @@ def check_foreign_read(st) -> None:
     )
 
 
-def _raw_write_msg(st) -> str:
+def raw_write_msg(st) -> str:
   return (
-    f'A JAX tracer was written into {_describe(st)} under a raw JAX '
+    f'A JAX tracer was written into {describe(st)} under a raw JAX '
     'transformation (jax.jit, jax.vmap, jax.grad, jax.lax.scan, ...), which '
     'cannot carry State updates: the write would be lost or leak a tracer. '
     'Use the state-aware brainstate_nnx.transform equivalent '
@@ -336,7 +395,7 @@ def _raw_write_msg(st) -> str:
 
 def _nested_raw_msg(st) -> str:
   return (
-    f'{_describe(st)} was written inside a raw JAX transformation '
+    f'{describe(st)} was written inside a raw JAX transformation '
     '(jax.lax.scan / fori_loop / cond / while_loop, jax.vmap, jax.checkpoint, '
     '...) nested in a brainstate_nnx transform. The tracer would escape its '
     'trace. Use brainstate_nnx.transform.scan / for_loop / cond / while_loop / '
@@ -381,7 +440,7 @@ class ArgWriteGuard:
     for v, b in zip(self.vars, self.before):
       if v._raw_value is not b:
         raise TypeError(
-          f'{_describe(v)} was passed to brainstate_nnx.transform.{transform} as '
+          f'{describe(v)} was passed to brainstate_nnx.transform.{transform} as '
           'an argument (directly or inside a Module) and written. JAX copies '
           'arguments, so the write would be lost. Close over the State or '
           'Module instead of passing it (BrainState style), or pass the Module '
@@ -428,7 +487,20 @@ def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
   every State keeps its value. ``touched`` holds all States read or written,
   in first-use order; ``written`` the subset that was written.
   """
+  return probe(fn, args, kwargs)
+
+
+def probe(fn: Callable, args: tuple = (), kwargs: dict | None = None, *,
+          axis_env: Sequence[tuple] | None = None, report: bool = True
+          ) -> tuple[list, list]:
+  """:func:`probe_states` with options.
+
+  ``axis_env``: ``[(axis name, size), ...]`` bound while tracing (for
+  collectives; the trace then uses ``jax.make_jaxpr``). ``report``: pass the
+  touched States on to the enclosing frame as reads (default).
+  """
   frame = ProbeFrame(None)
+  kwargs = kwargs or {}
 
   def run(*a, **k):
     frame.enter(())
@@ -439,14 +511,147 @@ def probe_states(fn: Callable, *args, **kwargs) -> tuple[list, list]:
     return None
 
   with jax.disable_jit(False):  # the dry run must stay abstract
-    jax.eval_shape(run, *args, **kwargs)
+    if axis_env:
+      jax.make_jaxpr(run, axis_env=list(axis_env))(*args, **kwargs)
+    else:
+      jax.eval_shape(run, *args, **kwargs)
   touched = list(frame.touched.values())
   # Report the reads to the enclosing transform here, outside the abstract
   # trace (whose own staging must not be mistaken for a raw jax.jit).
   stack = _CTX.frames
-  if stack:
+  if stack and report:
     top = stack[-1]
     for st in touched:
       top.on_read(st)
   written = [st for st in touched if id(st) in frame.wrote]
   return touched, written
+
+
+# aliases of the names used before they became public
+_has_tracer = has_tracer
+_describe = describe
+_staging = staging
+_raw_write_msg = raw_write_msg
+
+
+# --------------------------------------------------------------------------
+# the driver: how every transform runs a user function
+# --------------------------------------------------------------------------
+
+def read_input(st) -> Any:
+  """The value of ``st`` handed to a transform call as an input.
+
+  Recorded as a read by the enclosing frame (which then threads ``st``).
+  Outside every brainstate_nnx transform, under a raw compiling JAX
+  transformation, the read raises: the value would be baked in.
+  """
+  stack = _CTX.frames
+  if stack:
+    stack[-1].on_read(st)
+  elif not st._trace_state.is_valid():
+    check_foreign_read(st)
+  return st._raw_value
+
+
+def write_back(states: Sequence[Any], values: Sequence[Any]) -> None:
+  """Assigns a transform's outputs to ``states``: all of them or none.
+
+  Every assignment is checked before the first one is made, so a bad value
+  (a tracer leaking out of a raw JAX transformation) leaves every State as it
+  was; the assignments themselves cannot fail.
+  """
+  stack = _CTX.frames
+  if stack:
+    top = stack[-1]
+    for st in states:
+      top.on_write(st)
+  else:
+    for st, v in zip(states, values):
+      if not st._trace_state.is_valid() and has_tracer(v):
+        raise TraceContextError(raw_write_msg(st))
+  setattr_ = object.__setattr__
+  for st, v in zip(states, values):
+    setattr_(st, '_raw_value', v)
+
+
+def run_in_frame(
+  frame: Frame,
+  values: Sequence[Any],
+  fn: Callable,
+  args: tuple = (),
+  kwargs: dict | None = None,
+  *,
+  what: str,
+  collect: Callable[[Frame], Any] | None = None,
+):
+  """Runs ``fn(*args, **kwargs)`` under ``frame``: the one way transforms do it.
+
+  ``values`` are swapped into the States ``frame`` owns; arguments holding
+  Variables are guarded (a write to such a copy raises instead of being
+  lost); ``collect(frame)`` gathers what the transform needs (the written
+  States and their values) while the frame is still active; the frame is
+  exited -- every State restored -- also when ``fn`` raises.
+
+  Returns ``(fn's output, collect's result)``.
+  """
+  if kwargs is None:
+    kwargs = {}
+  frame.enter(values)
+  try:
+    guard = ArgWriteGuard(args, kwargs, frame)
+    out = fn(*args, **kwargs)
+    guard.check(what)
+    collected = collect(frame) if collect is not None else None
+  finally:
+    frame.exit()
+  return out, collected
+
+
+class StateList:
+  """The growing, ordered list of States a transform threads as inputs."""
+
+  __slots__ = ('states', 'ids')
+
+  def __init__(self, states: Sequence[Any] = ()):
+    self.states: list = []
+    self.ids: dict[int, int] = {}
+    self.add(states, check=False)
+
+  def add(self, found, check: bool = True) -> None:
+    """Appends the States of ``found`` not listed yet."""
+    ids, states = self.ids, self.states
+    n = len(states)
+    for st in found:
+      if id(st) not in ids:
+        ids[id(st)] = len(states)
+        states.append(st)
+    if check and len(states) == n:  # pragma: no cover - would retrace forever
+      raise RuntimeError(
+        'brainstate_nnx: State discovery made no progress; please report this '
+        'with the function that triggered it.'
+      )
+
+
+def retrace(owner: Any, attempt: Callable[[], Any], update: Callable[[Any], None],
+            limit: int | None = None):
+  """``attempt()``, repeated while it raises :class:`Rediscover` for ``owner``.
+
+  The one retrace loop: a trace that met something it must thread (new
+  States, a new mapping plan) raises ``Rediscover(owner, found)``;
+  ``update(found)`` records it and the function is traced again.
+  """
+  n = 0
+  while True:
+    try:
+      return attempt()
+    except Rediscover as e:
+      if e.owner is not owner:
+        raise
+      update(e.states)
+      n += 1
+      if limit is not None and n >= limit:
+        raise RuntimeError(
+          f'the States used by {owner!r} kept changing between {limit} traces; '
+          'make the set of States the function touches independent of the '
+          'traced values.'
+        ) from None

@@ -128,7 +128,7 @@ class State(_Hooked):
     if name is not None:
       metadata['name'] = name
     super().__init__(value, **metadata)
-    _context.notify_create(self)
+    _context.notify_create(self, True)
     if _CATCH.catchers:
       for c in _CATCH.catchers:
         c.append(self)
@@ -153,6 +153,10 @@ class State(_Hooked):
       v = self._raw_value
       # Fast path: an (immutable) array leaf needs none of nnx's copying.
       if isinstance(v, _LEAF_TYPES) and _plain(self._var_metadata, 'on_get_value'):
+        return v
+      # A dict/list value is handed out itself, as BrainState does, so that
+      # ``s.value['a'] = x`` changes the State (transforms see the change).
+      if type(v) in (dict, list) and _plain(self._var_metadata, 'on_get_value'):
         return v
     return super().get_value(index=index)
 

@@ -22,7 +22,7 @@ import pytest
 
 import brainstate_nnx as bs
 from brainstate_nnx.nn import _collective
-from brainstate_nnx.transform import _mapping, _shard_map, _unvmap
+from brainstate_nnx.transform import _lanes, _map, _mapping, _new_states, _shard_map, _unvmap
 
 def _api(lib):
   """``lib`` with ``T`` (transforms), ``F`` (filters) and ``vmap_init_all_states``."""
@@ -514,7 +514,7 @@ def _probe_flag_program(L):
 def test_in_new_state_probe(libs):
   _, seen = _differential(libs, _probe_flag_program)
   assert seen.tolist() == [True, False]
-  assert not _mapping.in_new_state_probe()
+  assert not _new_states.in_new_state_probe()
 
 
 def test_new_states_errors(L):
@@ -710,7 +710,7 @@ def test_pmap2_pmap2_new_states_shard_map_on_four_devices(bst):
 # docstring examples
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize('module', [_mapping, _unvmap, _shard_map, _collective],
+@pytest.mark.parametrize("module", [_mapping, _map, _new_states, _lanes, _unvmap, _shard_map, _collective],
                          ids=lambda m: m.__name__.rsplit('.', 1)[-1])
 def test_docstring_examples(module):
   result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -16,7 +16,7 @@ from jax.extend.core import jaxpr_as_fun
 
 import brainstate_nnx as bs
 from brainstate_nnx._error import BrainStateError
-from brainstate_nnx.transform import _make_jaxpr, _misc
+from brainstate_nnx.transform import _eval_shape, _make_jaxpr, _named_scope, _remat
 
 
 def _api(lib):
@@ -409,7 +409,7 @@ def test_remat_options(both):
 
   st = bs.State(jnp.zeros(()))
 
-  @_misc.checkpoint(static_argnums=1)
+  @_remat.checkpoint(static_argnums=1)
   def branchy(x, add):
     if add:
       st.value = st.value + x
@@ -426,7 +426,7 @@ def test_remat_on_module_and_method(ns):
       super().__init__()
       self.w = bs.ParamState(jnp.eye(2) * 3)
 
-    @_misc.checkpoint
+    @_remat.checkpoint
     def apply(self, x):
       return x @ self.w.value
 
@@ -501,13 +501,13 @@ def test_named_scope(ns):
   assert float(power(jnp.array(3.0), 2)) == 9.0
   assert _stacks(ns.T.make_jaxpr(power, static_argnums=1)(1.0, 2)[0]) == {'power'}
   assert power._jit_cache == {}
-  _misc.set_ir_compilation(True)
+  _named_scope.set_ir_compilation(True)
   try:
     assert float(power(jnp.array(2.0), 3)) == 8.0
     assert float(power(jnp.array(2.0), 3)) == 8.0
     assert list(power._jit_cache) == [((1,), ())]
   finally:
-    _misc.set_ir_compilation(False)
+    _named_scope.set_ir_compilation(False)
   assert float(st.value) == 3.0
 
 
@@ -523,7 +523,7 @@ def test_named_scope_brainstate_parity(bst):
     np.testing.assert_allclose(out, 2 * np.ones((1, 3)))
 
 
-@pytest.mark.parametrize('module', [_make_jaxpr, _misc], ids=lambda m: m.__name__)
+@pytest.mark.parametrize('module', [_make_jaxpr, _eval_shape, _remat, _named_scope], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
   import doctest
 

@@ -41,7 +41,7 @@ def test_closure_counter_matches_brainstate(bst):
   assert run(bs) == run(bst)
 
 
-def test_traces_twice_on_first_call_then_never():
+def test_traces_once_on_first_call_then_never():
   traces = []
   s = bs.State(jnp.zeros(3))
 
@@ -53,9 +53,26 @@ def test_traces_twice_on_first_call_then_never():
 
   for _ in range(5):
     f(jnp.ones(3))
-  assert len(traces) == 2  # discovery attempt + real trace
+  assert len(traces) == 1  # States found before the trace: one trace
   np.testing.assert_allclose(s.value, 5 * np.ones(3))
   assert f.states == [s]
+
+
+def test_state_found_while_tracing_costs_one_more_trace():
+  traces = []
+  holder = type('Holder', (), {})()   # an arbitrary object: not walked
+  holder.s = bs.State(jnp.zeros(3))
+
+  @bs.transform.jit
+  def f(x):
+    traces.append(1)
+    holder.s.value = holder.s.value + x
+    return holder.s.value.sum()
+
+  for _ in range(3):
+    f(jnp.ones(3))
+  assert len(traces) == 2  # discovery of holder.s, then the real trace
+  np.testing.assert_allclose(holder.s.value, 3 * np.ones(3))
 
 
 def test_read_only_state_not_stale():
@@ -121,10 +138,10 @@ def test_retrace_on_new_shape_and_dtype():
 
   f(jnp.ones(2))
   f(jnp.ones(2))
-  assert len(traces) == 2
+  assert len(traces) == 1
   out = f(jnp.ones((2, 3)))
   assert out.shape == (2, 3)
-  assert len(traces) == 3
+  assert len(traces) == 2
   out = f(jnp.ones(2, jnp.int32))
   assert out.dtype == jnp.int32
   assert float(s.value) == 2 + 2 + 6 + 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from ..transform._new_states import vmap_new_states
 from ._module import init_all_states
 
 __all__ = ['vmap_init_all_states']
@@ -26,7 +27,7 @@ def vmap_init_all_states(
 
   Runs :func:`~brainstate_nnx.nn.init_all_states` (``init_state(*init_args,
   **init_kwargs)`` on each module not matched by ``node_to_exclude``) under
-  :func:`~brainstate_nnx.transform._mapping.vmap_new_states`: every State the
+  :func:`~brainstate_nnx.transform.vmap_new_states`: every State the
   initialization creates gets a leading axis of size ``axis_size``, and each
   member draws its own random numbers. New States matching
   ``state_to_exclude`` (or tagged ``INIT_NO_BATCHING``) keep a single value;
@@ -45,7 +46,6 @@ def vmap_init_all_states(
     >>> cell.h.value.shape
     (8, 3)
   """
-  from ..transform._mapping import vmap_new_states
 
   def init_fn():
     init_all_states(target, *init_args, node_to_exclude=node_to_exclude, **init_kwargs)

@@ -51,8 +51,15 @@ def _format_size_arg(size, attr_name: str) -> tuple:
 
 def states(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
   """Path-keyed States of ``node`` (one mapping per filter when several)."""
-  items = [(p, v) for p, v in graph_items(node, allowed_hierarchy, 'leaf')
-           if isinstance(v, State)]
+  items = []
+  for p, v in graph_items(node, allowed_hierarchy, 'leaf'):
+    if isinstance(v, nnx.Variable):
+      if not isinstance(v, State):
+        if v.hijax or v.ref:
+          continue
+        # a stock Flax Variable (e.g. inside a plain nnx.Module): track it
+        adopt(v)
+      items.append((p, v))
   return split_items(items, filters)
 
 
@@ -162,7 +169,7 @@ class Module(nnx.Module, ParamDesc):
 
   def _check_valid_context(self, error_msg) -> None:
     # BrainState allows attribute assignment inside its transforms.
-    if not _context._CTX.frames:
+    if not _context.CONTEXT.frames:
       super()._check_valid_context(error_msg)
 
   # -- naming and sizes --------------------------------------------------------

@@ -19,6 +19,8 @@ import numpy as np
 from jax import lax
 from jax.scipy import special as jsp
 
+from .._lane_ops import any_lanes
+
 __all__ = [
   'dftype',
   'ditype',
@@ -35,6 +37,7 @@ __all__ = [
   'von_mises_centered',
   'f_dist',
   'noncentral_f_dist',
+  'noncentral_chisquare_draw',
   'logseries_dist',
   'zipf_dist',
   'power_dist',
@@ -147,18 +150,6 @@ def _is_traced(tree) -> bool:
   return any(isinstance(l, jax.core.Tracer) for l in jax.tree.leaves(tree))
 
 
-@jax.custom_batching.custom_vmap
-def _any_all_batches(x):
-  return jnp.any(x)
-
-
-@_any_all_batches.def_vmap
-def _any_all_batches_rule(axis_size, in_batched, x):
-  # Reduce over the batch dimension as well: the flag is not batched, so the
-  # ``lax.cond`` below stays a real branch under ``vmap``.
-  return jnp.any(x), False
-
-
 def error_if(args: Sequence[Any], predicate: Callable[..., Any], message: str) -> None:
   """Raises ``ValueError`` where ``predicate(*args)`` holds for any element.
 
@@ -175,7 +166,9 @@ def error_if(args: Sequence[Any], predicate: Callable[..., Any], message: str) -
       raise ValueError(message.format(*args))
     return
   text = message.format(*(['<traced>'] * len(args)))
-  flag = _any_all_batches(jnp.asarray(predicate(*[jnp.asarray(a) for a in args])))
+  # reduced over the lanes of a vmap too: the flag is not batched, so the
+  # ``lax.cond`` below stays a real branch under ``vmap``
+  flag = any_lanes(jnp.asarray(predicate(*[jnp.asarray(a) for a in args])))
 
   def _raise():
     raise ValueError(text)
@@ -301,6 +294,22 @@ def f_dist(key, dfnum, dfden, *, shape, dtype=None):
   return num / dfnum / (den / dfden)
 
 
+def noncentral_chisquare_draw(keys, df, nonc, shape, dtype):
+  """Non-central chi-square samples from three keys (Poisson, normal, gamma).
+
+  ``df > 1``: a central chi-square with ``df - 1`` degrees of freedom plus a
+  squared normal of mean ``sqrt(nonc)``; otherwise a chi-square whose
+  degrees of freedom are raised by a Poisson(``nonc / 2``) count.
+  """
+  k_pois, k_norm, k_gamma = keys
+  i = jr.poisson(k_pois, 0.5 * nonc, shape=shape, dtype=ditype())
+  z = jr.normal(k_norm, shape=shape, dtype=dtype) + jnp.sqrt(nonc)
+  big = jnp.greater(df, 1.0)
+  df2 = jnp.where(big, df - 1.0, df + 2.0 * i)
+  chi2 = 2.0 * jr.gamma(k_gamma, 0.5 * df2, shape=shape, dtype=dtype)
+  return jnp.where(big, chi2 + z * z, chi2)
+
+
 @functools.partial(jax.jit, static_argnames=('shape', 'dtype'))
 def noncentral_f_dist(key, dfnum, dfden, nonc, *, shape, dtype=None):
   """Non-central F: a non-central chi-square over a central one."""
@@ -309,13 +318,7 @@ def noncentral_f_dist(key, dfnum, dfden, nonc, *, shape, dtype=None):
   dfden = lax.convert_element_type(dfden, dtype)
   nonc = lax.convert_element_type(nonc, dtype)
   k_num, k_den = jr.split(key)
-  k_pois, k_norm, k_gam = jr.split(k_num, 3)
-  i = jr.poisson(k_pois, 0.5 * nonc, shape=shape, dtype=ditype())
-  n = jr.normal(k_norm, shape=shape, dtype=dtype) + jnp.sqrt(nonc)
-  big = jnp.greater(dfnum, 1.0)
-  df_num = jnp.where(big, dfnum - 1.0, dfnum + 2.0 * i)
-  chi2_num = 2.0 * jr.gamma(k_gam, 0.5 * df_num, shape=shape, dtype=dtype)
-  numerator = jnp.where(big, chi2_num + n * n, chi2_num)
+  numerator = noncentral_chisquare_draw(jr.split(k_num, 3), dfnum, nonc, shape, dtype)
   chi2_den = 2.0 * jr.gamma(k_den, 0.5 * dfden, shape=shape, dtype=dtype)
   return numerator / dfnum / (chi2_den / dfden)
 

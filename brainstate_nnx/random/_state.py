@@ -149,9 +149,6 @@ class RandomState(LongTermState):
   __str__ = __repr__
 
   # -- key management -----------------------------------------------------
-  def _numpy_keys(self, batch_size: int) -> np.ndarray:
-    return np.random.randint(0, 2 ** 32, (batch_size, 2), dtype=np.uint32)
-
   def backup_key(self) -> None:
     """Remembers the current key; :meth:`restore_key` puts it back."""
     if getattr(self, '_backup', None) is not None:
@@ -735,13 +732,8 @@ class RandomState(LongTermState):
     if size is None:
       size = lax.broadcast_shapes(np.shape(df), np.shape(nonc))
     size = _size2shape(size)
-    k_pois, k_norm, k_gamma = self._two_or_more_keys(key, 3)
-    i = jr.poisson(k_pois, 0.5 * nonc, shape=size, dtype=_ditype())
-    z = jr.normal(k_norm, shape=size, dtype=dtype) + jnp.sqrt(nonc)
-    big = jnp.greater(df, 1.0)
-    df2 = jnp.where(big, df - 1.0, df + 2.0 * i)
-    chi2 = 2.0 * jr.gamma(k_gamma, 0.5 * df2, shape=size, dtype=dtype)
-    return jnp.where(big, chi2 + z * z, chi2)
+    keys = self._two_or_more_keys(key, 3)
+    return _impl.noncentral_chisquare_draw(keys, df, nonc, size, dtype)
 
   def loggamma(self, a, size=None, key=None, dtype=None):
     """``log`` of Gamma(a) samples, accurate for small ``a``."""

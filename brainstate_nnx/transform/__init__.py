@@ -6,9 +6,9 @@ transformation underneath, writing updates back.
 """
 
 from ._jit import jit, JittedFunction
-from ._ad import GradientTransform, grad, vector_grad
+from ._grad import GradientTransform, grad, vector_grad
 from ._vmap import vmap
-from ._autodiff import jacrev, jacfwd, jacobian, hessian, fwd_grad, vjp, jvp
+from ._jacobian import jacrev, jacfwd, jacobian, hessian, fwd_grad, vjp, jvp
 from ._find_state import StateFinder
 from ._conditions import cond, switch, ifelse
 from ._loops import (
@@ -21,14 +21,17 @@ from ._checks import (
   nan_checks, div_checks, index_checks, float_checks, automatic_checks,
 )
 from ._debug import debug_nan, debug_nan_if, breakpoint_if
-from ._mapping import (
-  StatefulMapping, vmap2, pmap2, map, vmap_new_states, vmap2_new_states,
-  pmap2_new_states, in_new_state_probe,
+from ._mapping import StatefulMapping, vmap2, pmap2
+from ._map import map
+from ._new_states import (
+  vmap_new_states, vmap2_new_states, pmap2_new_states, in_new_state_probe,
 )
 from ._shard_map import shard_map
 from ._unvmap import unvmap
 from ._make_jaxpr import StatefulFunction, make_jaxpr
-from ._misc import eval_shape, checkpoint, remat, named_call, named_scope
+from ._eval_shape import eval_shape
+from ._remat import checkpoint, remat
+from ._named_scope import named_call, named_scope
 from ._ir import (
   constant_fold, dead_code_elimination, common_subexpression_elimination,
   copy_propagation, algebraic_simplification, optimize_jaxpr, inline_jit,

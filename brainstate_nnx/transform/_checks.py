@@ -20,10 +20,11 @@ checkified function as explicit inputs, swapped into the State objects by a
 the values of the written States leave it as outputs and are assigned
 afterwards.
 
-The module also holds two tiny primitives that see through ``vmap``
-(``_unvmap_any`` and ``_no_vmap``): a condition or message argument computed
-per batch element is gathered into one unbatched value, so a single host
-callback sees the whole batch.
+A condition or message argument computed per batch element is gathered
+into one unbatched value (:func:`~brainstate_nnx._lane_ops.any_lanes`,
+:func:`~brainstate_nnx._lane_ops.no_vmap`), so a single host callback
+sees the whole batch. The stateful run shared with ``_debug.py`` lives in
+:mod:`._stateful_run`.
 """
 
 from __future__ import annotations
@@ -34,13 +35,10 @@ from typing import Any, Callable, Union
 import jax
 import jax.numpy as jnp
 from jax.experimental import checkify as _jcfy
-from jax.extend.core import Primitive
-from jax.extend.core import get_opaque_trace_state as _opaque_trace
-from jax.interpreters import batching, mlir
 
+from ._stateful_run import StatefulRun, eager, find_states
+from .._lane_ops import any_lanes, no_vmap
 from .. import _context
-from .._context import ArgWriteGuard, CaptureFrame, probe_states
-from .._error import TraceContextError
 
 __all__ = [
   'jit_error_if',
@@ -67,59 +65,6 @@ index_checks = _jcfy.index_checks
 float_checks = _jcfy.float_checks
 automatic_checks = _jcfy.automatic_checks
 
-# The trace JAX runs under outside any transformation.
-_EVAL_TRACE = _opaque_trace()
-
-
-# --------------------------------------------------------------------------
-# primitives that ignore vmap
-# --------------------------------------------------------------------------
-
-def _register(prim: Primitive, impl: Callable, abstract: Callable) -> None:
-  def batch_rule(batched_args, batch_dims, **params):
-    # The batched operand is handled as one unbatched value (the batch axis,
-    # wherever it is, becomes an ordinary axis of it).
-    (x,) = batched_args
-    return prim.bind(x), None
-
-  prim.def_impl(impl)
-  prim.def_abstract_eval(abstract)
-  batching.primitive_batchers[prim] = batch_rule
-  mlir.register_lowering(prim, mlir.lower_fun(impl, multiple_results=False))
-
-
-_unvmap_any_p = Primitive('brainstate_nnx_unvmap_any')
-_register(
-  _unvmap_any_p,
-  lambda x: jnp.any(x),
-  lambda x: jax.core.ShapedArray((), jnp.bool_),
-)
-
-_no_vmap_p = Primitive('brainstate_nnx_no_vmap')
-_register(_no_vmap_p, lambda x: x, lambda x: x)
-
-
-def _unvmap_any(x) -> jax.Array:
-  """``jnp.any(x)`` over every element, batch axes of ``vmap`` included."""
-  return _unvmap_any_p.bind(jax.lax.stop_gradient(jnp.asarray(x)))
-
-
-def _no_vmap(x):
-  """``x`` with the batch axes of ``vmap`` turned into ordinary axes."""
-  return _no_vmap_p.bind(jax.lax.stop_gradient(jnp.asarray(x)))
-
-
-def _has_tracer(tree) -> bool:
-  return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
-
-
-def _eager(*trees) -> bool:
-  """True outside every transformation, with only concrete values."""
-  return (
-    not _context.frames()
-    and _opaque_trace() == _EVAL_TRACE
-    and not any(_has_tracer(t) for t in trees)
-  )
 
 
 # --------------------------------------------------------------------------
@@ -204,7 +149,7 @@ def jit_error_if(
       f'{type(error).__name__}.'
     )
 
-  if _eager(pred, err_args, err_kwargs):
+  if eager(pred, err_args, err_kwargs):
     if bool(jnp.any(jnp.asarray(pred))):
       # concrete everything: raise the user's error itself, here.
       args, kwargs = jax.device_get((err_args, err_kwargs))
@@ -218,11 +163,11 @@ def jit_error_if(
     return None
 
   jax.lax.cond(
-    _unvmap_any(pred),
+    any_lanes(pred),
     raise_branch,
     quiet_branch,
-    jax.tree.map(_no_vmap, err_args),
-    jax.tree.map(_no_vmap, err_kwargs),
+    jax.tree.map(no_vmap, err_args),
+    jax.tree.map(no_vmap, err_kwargs),
   )
   return None
 
@@ -287,67 +232,6 @@ def check_error(error: _jcfy.Error) -> None:
   _jcfy.check_error(error)
 
 
-def _outer_value(st):
-  """The value of ``st`` handed to a transform as an input."""
-  # Outside every brainstate_nnx transform, a State read under a raw compiling
-  # JAX transformation would be baked in as a constant: refuse.
-  if not _context.frames() and not st._trace_state.is_valid():
-    _context.check_foreign_read(st)
-  return _context.read_value(st)
-
-
-def _check_assignable(states, values) -> None:
-  """Raises, before anything is assigned, if a write would leak a tracer."""
-  if _context.frames():
-    return
-  for st, v in zip(states, values):
-    if not st._trace_state.is_valid() and _context._has_tracer(v):
-      raise TraceContextError(_context._raw_write_msg(st))
-
-
-def _assign(states, values) -> None:
-  _check_assignable(states, values)
-  for st, v in zip(states, values):
-    _context.write_value(st, v)
-
-
-class _StatefulRun:
-  """``fun`` as a pure function of ``(state values, args, kwargs)``.
-
-  Returns ``(out, values of the written States)``; the written States
-  themselves are left in :attr:`written` after the call.
-  """
-
-  def __init__(self, fun: Callable, states, what: str):
-    self.fun = fun
-    self.states = list(states)
-    self.what = what
-    self.written: list = []
-
-  def __call__(self, values, args, kwargs):
-    frame = CaptureFrame(self, self.states)
-    frame.enter(values)
-    try:
-      guard = ArgWriteGuard(args, kwargs, frame)
-      out = self.fun(*args, **kwargs)
-      guard.check(self.what)
-      states = self.states
-      written = [states[i] for i in frame.written_owned()]
-      written += frame.written_other()
-      new_values = [st._raw_value for st in written]
-    finally:
-      frame.exit()
-    self.written = written
-    return out, new_values
-
-
-def _find_states(fun: Callable, args, kwargs) -> list:
-  # abstract evaluation must trace even when the caller disabled jit
-  with jax.disable_jit(False):
-    touched, _ = probe_states(fun, *args, **kwargs)
-  return touched
-
-
 def checkify(fun: Callable, errors: Any = user_checks) -> Callable:
   """Collects the run-time checks of a stateful function into an ``Error``.
 
@@ -400,11 +284,11 @@ def checkify(fun: Callable, errors: Any = user_checks) -> Callable:
 
   @functools.wraps(fun)
   def checked(*args, **kwargs):
-    states = _find_states(fun, args, kwargs)
-    run = _StatefulRun(fun, states, 'checkify')
-    values = [_outer_value(st) for st in states]
+    states = find_states(fun, args, kwargs)
+    run = StatefulRun(fun, states, 'checkify')
+    values = [_context.read_input(st) for st in states]
     err, (out, new_values) = _jcfy.checkify(run, errors)(values, args, kwargs)
-    _assign(run.written, new_values)
+    _context.write_back(run.written, new_values)
     return err, out
 
   return checked

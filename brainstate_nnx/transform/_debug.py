@@ -34,9 +34,9 @@ import numpy as np
 from jax.experimental import checkify as _jcfy
 from jax.extend import source_info_util
 
-from ._checks import (
-  _StatefulRun, _eager, _find_states, _has_tracer, _outer_value, _unvmap_any,
-)
+from .. import _context
+from ._stateful_run import StatefulRun, eager, find_states
+from .._lane_ops import any_lanes
 
 __all__ = ['debug_nan', 'debug_nan_if', 'breakpoint_if']
 
@@ -265,8 +265,8 @@ class DebugNan:
     self.fn = fn
     self.phase = phase
     self._args = args
-    self._states = _find_states(fn, args, {})
-    self._run = _StatefulRun(fn, self._states, 'debug_nan')
+    self._states = find_states(fn, args, {})
+    self._run = StatefulRun(fn, self._states, 'debug_nan')
     self._checked = _jcfy.checkify(self._pure, errors=_NAN_CHECKS)
 
   def _pure(self, values, args):
@@ -274,7 +274,7 @@ class DebugNan:
     return self._run(values, args, {})
 
   def _values(self) -> list:
-    return [_outer_value(st) for st in self._states]
+    return [_context.read_input(st) for st in self._states]
 
   def _instrumented(self, values):
     return self._checked(values, self._args)
@@ -288,8 +288,8 @@ class DebugNan:
     """
     err, tree = self._instrumented(self._values())
     leaves = jax.tree.leaves(tree)
-    bad = _unvmap_any(_any_bad(leaves))
-    if isinstance(bad, jax.core.Tracer) or _has_tracer((err, leaves)):
+    bad = any_lanes(_any_bad(leaves))
+    if isinstance(bad, jax.core.Tracer) or _context.has_tracer((err, leaves)):
       # under a transformation: report from the running program
       self._raise_at_run_time(bad, err, tree)
     elif bool(bad):
@@ -311,7 +311,7 @@ class DebugNan:
     ``has_nan`` may be traced; then the instrumented run itself sits in the
     true branch of a ``lax.cond`` and costs nothing when the flag is false.
     """
-    pred = _unvmap_any(has_nan)
+    pred = any_lanes(has_nan)
     if not isinstance(pred, jax.core.Tracer):
       if bool(pred):
         self.check()
@@ -319,7 +319,7 @@ class DebugNan:
 
     def run(values):
       err, tree = self._instrumented(values)
-      bad = _unvmap_any(_any_bad(jax.tree.leaves(tree)))
+      bad = any_lanes(_any_bad(jax.tree.leaves(tree)))
       self._raise_at_run_time(bad, err, tree)
 
     jax.lax.cond(pred, run, lambda values: None, self._values())
@@ -396,7 +396,7 @@ def debug_nan_if(has_nan, fn: Callable, *args, phase: str = '') -> None:
     >>> step(jnp.array([1.0, 4.0]))
     Array([1., 2.], dtype=float32)
   """
-  if _eager(has_nan) and not bool(jnp.any(jnp.asarray(has_nan))):
+  if eager(has_nan) and not bool(jnp.any(jnp.asarray(has_nan))):
     return None  # nothing to check: skip the instrumentation altogether
   DebugNan(fn, *args, phase=phase).check_if(has_nan)
 
@@ -433,7 +433,7 @@ def breakpoint_if(pred, **breakpoint_kwargs) -> Any:
     Array([2., 4.], dtype=float32)
   """
   token = breakpoint_kwargs.get('token', None)
-  if _eager(pred, token):
+  if eager(pred, token):
     if bool(jnp.any(jnp.asarray(pred))):
       return jax.debug.breakpoint(**breakpoint_kwargs)
     return token
@@ -441,4 +441,4 @@ def breakpoint_if(pred, **breakpoint_kwargs) -> Any:
   def enter():
     return jax.debug.breakpoint(**breakpoint_kwargs)
 
-  return jax.lax.cond(_unvmap_any(pred), enter, lambda: token)
+  return jax.lax.cond(any_lanes(pred), enter, lambda: token)

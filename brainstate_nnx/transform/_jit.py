@@ -19,22 +19,25 @@ beyond reading and assigning the values.
 from __future__ import annotations
 
 import functools
+import itertools
 import weakref
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import jax
-
-from .. import _context
-from .._context import DiscoverFrame, Rediscover
 from jax.extend.core import get_opaque_trace_state as _opaque_trace
 
-def _raw_value(st):
-  return st._raw_value
-
+from .. import _context, _watch  # noqa: F401  (_watch: the Flax hooks)
+from .._context import (
+  CONTEXT, EPOCH, TRACE_LOCK, DiscoverFrame, Rediscover, StateList,
+)
+from .._reach import config_key, reachable
+from .._state import State, adopt
 
 # The trace JAX runs under outside any transformation; a call that sees
 # another one takes the checked slow path.
 _EVAL_TRACE = _opaque_trace()
+_setattr = object.__setattr__
+_tokens = itertools.count()
 
 __all__ = ['jit', 'JittedFunction']
 
@@ -57,12 +60,60 @@ def _shift(argnums, by: int = 1):
   return tuple(a + by for a in nums) or None
 
 
+def _environ_key():
+  """The settings of ``brainstate_nnx.environ`` (``None`` without that module)."""
+  env = _ENVIRON[0]
+  if env is None:
+    try:
+      from .. import environ as env
+    except ImportError:  # pragma: no cover - the package without environ
+      env = False
+    _ENVIRON[0] = env = getattr(env, '_cache_key', None) or False
+  return env() if env else None
+
+
+_ENVIRON: list = [None]
+
+
+class _Created:
+  """The values of States a trace constructed, tagged with the trace."""
+
+  __slots__ = ('token', 'values')
+
+  def __init__(self, token, values):
+    self.token = token
+    self.values = values
+
+
+jax.tree_util.register_pytree_node(
+  _Created, lambda c: (c.values, c.token), lambda tok, vals: _Created(tok, vals))
+
+
+def _check_output(out) -> None:
+  from flax import nnx
+
+  for leaf in jax.tree.leaves(out, is_leaf=lambda x: isinstance(x, (nnx.Variable, nnx.Pytree))):
+    if isinstance(leaf, nnx.Variable):
+      raise ValueError(
+        'Inputs/outputs of brainstate_nnx transformations cannot be a State '
+        f'(the function returned {_context.describe(leaf)}): the caller would '
+        'get a detached copy. Return its value (`state.value`) instead.'
+      )
+    if isinstance(leaf, nnx.Pytree):
+      raise TypeError(
+        f'A function compiled by brainstate_nnx.transform.jit returned a '
+        f'{type(leaf).__name__} (a Module/graph node): the caller would get a '
+        'detached copy with stale values. Return arrays; keep the Module '
+        'outside (close over it).'
+      )
+
+
 class JittedFunction:
   """The callable returned by :func:`jit`.
 
   Attributes:
     fun: the wrapped function.
-    states: the States discovered so far (threaded as inputs on each call).
+    states: the States threaded as inputs on each call (found so far).
   """
 
   def __init__(self, fun: Callable, **options):
@@ -70,95 +121,162 @@ class JittedFunction:
       raise TypeError(f'jit expects a callable, got {type(fun).__name__}')
     functools.update_wrapper(self, fun, updated=())
     self.fun = fun
-    self.states: list = []
-    self._ids: dict[int, int] = {}
+    self._list = StateList()
+    self.states: list = self._list.states
     self._options = options
     # the State values are argument 0 of the compiled function
     jit_options = dict(options)
     jit_options['static_argnums'] = _shift(options.get('static_argnums'))
     jit_options['donate_argnums'] = _shift(options.get('donate_argnums'))
-    self._jitted = jax.jit(self._traced, **jit_options)
+    self._jit_options = jit_options
+    # one jax.jit per configuration (Module flags, environ settings)
+    self._jits: dict = {}
+    self._config = None
+    self._jitted = None
+    self._epoch = -1
+    self._env = object()
+    self._nodes: list = []
+    self._predicted = None
+    self._created: dict = {}
+    self._prune = None
     self._bound = weakref.WeakKeyDictionary()
 
   # -- the traced body ----------------------------------------------------
   def _traced(self, values, *args, **kwargs):
     frame = DiscoverFrame(self, self.states)
-    frame.enter(values)
-    try:
-      guard = _context.ArgWriteGuard(args, kwargs, frame)
-      out = self.fun(*args, **kwargs)
-      guard.check('jit')
-      if frame.found:
-        raise Rediscover(self, list(frame.found.values()))
-      updates = frame.written_owned()
-    finally:
-      frame.exit()
-    return out, updates
+    out, (updates, created) = _context.run_in_frame(
+      frame, values, self.fun, args, kwargs, what='jit', collect=self._collect)
+    _check_output(out)
+    return out, updates, created
 
-  def _add_states(self, states: Iterable) -> None:
-    ids = self._ids
-    added = 0
-    for st in states:
-      if id(st) not in ids:
-        ids[id(st)] = len(self.states)
-        self.states.append(st)
-        added += 1
-    if not added:  # pragma: no cover - would otherwise retrace forever
-      raise RuntimeError(
-        'brainstate_nnx.transform.jit: State discovery made no progress; '
-        'please report this with the function that triggered it.'
-      )
+  def _collect(self, frame):
+    if frame.found:
+      raise Rediscover(self, list(frame.found.values()))
+    updates = frame.written_owned()
+    # States reached but not used (a closure over a whole model, the function
+    # using a part): when many, thread only the used ones from the next call
+    states = self.states
+    used = frame.read.union(frame.written)
+    unused = len(states) - sum(1 for st in states if id(st) in used)
+    if unused > max(8, len(states) // 4):
+      self._prune = used
+    created = None
+    fresh = [st for st in frame.created
+             if id(st) not in frame.owned and _context.has_tracer(st._raw_value)]
+    if fresh:
+      token = next(_tokens)
+      self._created[token] = fresh
+      created = _Created(token, [st._raw_value for st in fresh])
+    return updates, created
+
+  # -- which compiled function -----------------------------------------------
+  def _refresh(self, args, kwargs) -> None:
+    """Picks the jax.jit for the current configuration (when it may have changed)."""
+    if self._predicted is None:
+      self._predict(args, kwargs)
+    else:
+      variables, self._nodes = reachable(self.fun, self._static_args(args, kwargs))
+      now = {id(v) for v in variables}
+      if not self._predicted <= now:
+        # a State this function reached was replaced or deleted on a Module:
+        # find the States afresh (compiled programs stay valid by position)
+        self._list = StateList()
+        self.states = self._list.states
+        self._predict(args, kwargs, variables)
+    self._epoch = EPOCH[0]
+    env = _environ_key()
+    self._env = env
+    key = (config_key(self._nodes), env)
+    jitted = self._jits.get(key)
+    if jitted is None:
+      # a function object of its own: JAX caches traces per function
+      def traced(values, *args, **kwargs):
+        return self._traced(values, *args, **kwargs)
+
+      jitted = self._jits[key] = jax.jit(traced, **self._jit_options)
+    self._jitted = jitted
+
+  def _static_args(self, args, kwargs):
+    nums = _norm_argnums(self._options.get('static_argnums'))
+    names = self._options.get('static_argnames') or ()
+    if isinstance(names, str):
+      names = (names,)
+    return ([args[i] for i in nums if i < len(args)],
+            [kwargs[n] for n in names if n in kwargs])
+
+  def _predict(self, args, kwargs, variables=None) -> None:
+    """Threads the States reachable from the function (see ``_reach``)."""
+    if variables is None:
+      variables, self._nodes = reachable(self.fun, self._static_args(args, kwargs))
+    for v in variables:
+      if not isinstance(v, State):
+        adopt(v)
+    self._list.add(variables, check=False)
+    self._predicted = {id(v) for v in variables}
 
   # -- calling -------------------------------------------------------------
   def __call__(self, *args, **kwargs):
-    if _context._CTX.frames or _opaque_trace() != _EVAL_TRACE:
+    if CONTEXT.frames or _opaque_trace() != _EVAL_TRACE:
       return self._call_slow(*args, **kwargs)
-    # The discovery loop of _with_discovery, inlined: this is the hot path.
-    states = self.states
-    while True:
-      values = [st._raw_value for st in states]
+    with TRACE_LOCK:
+      if EPOCH[0] != self._epoch or _environ_key() is not self._env:
+        self._refresh(args, kwargs)
+      states = self.states
       try:
-        out, updates = self._jitted(values, *args, **kwargs)
-        break
+        out, updates, created = self._jitted(
+          [st._raw_value for st in states], *args, **kwargs)
       except Rediscover as e:
         if e.owner is not self:
           raise
-        self._add_states(e.states)
-        states = self.states
-    if updates:
-      set_ = object.__setattr__
-      for i, v in updates.items():
-        set_(states[i], '_raw_value', v)
-    return out
+        self._list.add(e.states)
+        return self._call_slow(*args, **kwargs)
+      # all-or-nothing: one C-level loop, no Python code between the writes
+      if updates:
+        list(map(_setattr, map(states.__getitem__, updates), _RAW, updates.values()))
+      if created is not None:
+        list(map(_setattr, self._created[created.token], _RAW, created.values))
+      if self._prune is not None:
+        self._drop_unused()
+      return out
 
   def _call_slow(self, *args, **kwargs):
     # Either another brainstate_nnx transform is tracing (reads and writes of
     # the threaded States are reported to it, so it threads them too), or a
     # raw JAX transformation is active around this call.
-    nested = bool(_context._CTX.frames)
-    out, updates = self._with_discovery(
-      lambda values: self._jitted(values, *args, **kwargs), _context.read_value)
-    if not nested and self.states and _context._staging():
-      raise _context.TraceContextError(
-        f'{self!r} uses {len(self.states)} State(s) but was called inside a '
-        'raw JAX transformation that compiles (jax.jit, jax.lax.scan, ...): '
-        'their current values would be baked in as constants and their '
-        'updates lost. Use brainstate_nnx.transform.jit (or the matching '
-        'brainstate_nnx transform) for the outer transformation.'
-      )
-    for i, v in updates.items():
-      _context.write_value(self.states[i], v)
-    return out
+    with TRACE_LOCK:
+      nested = bool(CONTEXT.frames)
+      if self._jitted is None or (
+          not nested and (EPOCH[0] != self._epoch or _environ_key() is not self._env)):
+        self._refresh(args, kwargs)
+      out, updates, created = self._with_discovery(
+        lambda values: self._jitted(values, *args, **kwargs), _context.read_value)
+      if not nested and self.states and _context.staging():
+        raise _context.TraceContextError(
+          f'{self!r} uses {len(self.states)} State(s) but was called inside a '
+          'raw JAX transformation that compiles (jax.jit, jax.lax.scan, ...): '
+          'their current values would be baked in as constants and their '
+          'updates lost. Use brainstate_nnx.transform.jit (or the matching '
+          'brainstate_nnx transform) for the outer transformation.'
+        )
+      states = [self.states[i] for i in updates]
+      values = list(updates.values())
+      if created is not None:
+        states += self._created[created.token]
+        values += list(created.values)
+      _context.write_back(states, values)
+      if self._prune is not None and not nested:
+        self._drop_unused()
+      return out
+
+  def _drop_unused(self) -> None:
+    used, self._prune = self._prune, None
+    self._list = StateList([st for st in self.states if id(st) in used])
+    self.states = self._list.states
 
   def _with_discovery(self, call, read):
     """``call(values of the States)``, adding the States it finds until none is new."""
-    while True:
-      try:
-        return call([read(st) for st in self.states])
-      except Rediscover as e:
-        if e.owner is not self:
-          raise
-        self._add_states(e.states)
+    return _context.retrace(
+      self, lambda: call([read(st) for st in self.states]), self._list.add)
 
   # -- descriptor: @jit on a method ----------------------------------------
   def __get__(self, obj, objtype=None):
@@ -176,11 +294,18 @@ class JittedFunction:
         pass
     return bound
 
+  def __reach__(self):
+    return (self.fun,)
+
   # -- introspection -------------------------------------------------------
   def _ensure_states(self, args, kwargs):
     """Runs discovery without executing the compiled program."""
-    return self._with_discovery(
-      lambda values: self._jitted.trace(values, *args, **kwargs), _raw_value)
+    with TRACE_LOCK:
+      if self._jitted is None or EPOCH[0] != self._epoch or _environ_key() is not self._env:
+        self._refresh(args, kwargs)
+      return self._with_discovery(
+        lambda values: self._jitted.trace(values, *args, **kwargs),
+        lambda st: st._raw_value)
 
   def trace(self, *args, **kwargs):
     """``jax.jit(...).trace`` of the stateful function (states as input 0)."""
@@ -201,10 +326,14 @@ class JittedFunction:
 
   def clear_cache(self) -> None:
     """Forgets compiled programs (the discovered States are kept)."""
-    self._jitted.clear_cache()
+    for j in self._jits.values():
+      j.clear_cache()
 
   def __repr__(self):
     return f'<brainstate_nnx jit of {getattr(self.fun, "__name__", self.fun)!r}>'
+
+
+_RAW = itertools.repeat('_raw_value')
 
 
 def jit(

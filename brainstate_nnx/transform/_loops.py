@@ -29,9 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _context
-from ._conditions import (
-  _StatePlan, _abstract, _dry_calls, _func_name, _in_dry_run, _out_struct,
-  _probe,
+from ._state_plan import (
+  StatePlan, abstract, dry_calls, func_name, in_dry_run, out_struct, probe_fn,
 )
 from ._progress_bar import ProgressBar
 
@@ -165,10 +164,10 @@ def _dry_scan_step(what, f, init, xs_flat, xs_tree, keep_writes: bool = True):
   from before the loop (as the checkpointed loops return them).
   """
   step = _scan_step(what, f, None)
-  args = (0, _abstract(init), _dry_slices(xs_flat, xs_tree))
+  args = (0, abstract(init), _dry_slices(xs_flat, xs_tree))
   if keep_writes:
     return step(*args)
-  return _dry_calls(what, [('f', step, args, True)], keep=None)[0]
+  return dry_calls(what, [('f', step, args, True)], keep=None)[0]
 
 
 def _dry_while(what, cond_fun, body_fun, init_val, keep_writes: bool = True):
@@ -177,16 +176,16 @@ def _dry_while(what, cond_fun, body_fun, init_val, keep_writes: bool = True):
   Returns the output of ``body_fun``; ``keep_writes`` as in
   :func:`_dry_scan_step`.
   """
-  val = _abstract(init_val)
+  val = abstract(init_val)
   calls = [('cond_fun', cond_fun, (val,), False), ('body_fun', body_fun, (val,), True)]
-  return _dry_calls(what, calls, keep=1 if keep_writes else None)[1]
+  return dry_calls(what, calls, keep=1 if keep_writes else None)[1]
 
 
 def _for_body(f: Callable):
   def body(carry, x):
     return carry, f(*x)
 
-  body.__name__ = _func_name(f)
+  body.__name__ = func_name(f)
   return body
 
 
@@ -246,12 +245,12 @@ def _scan(what, f, init, xs, length, reverse, unroll, pbar):
   xs_flat, xs_tree = jax.tree.flatten(xs)
   length = _loop_length(what, xs_flat, length)
   runner = _progress_runner(pbar, length)
-  if _in_dry_run():
+  if in_dry_run():
     # lax.scan returns the carry with the body's output types and the ys
     # stacked along a new leading axis
     carry, y = _dry_scan_step(what, f, init, xs_flat, xs_tree)
     ys = jax.tree.map(lambda v: jnp.broadcast_to(v, (length,) + jnp.shape(v)), y)
-    return _abstract(carry), ys
+    return abstract(carry), ys
   step = _scan_step(what, f, runner)
 
   if jax.config.jax_disable_jit:
@@ -269,9 +268,9 @@ def _scan(what, f, init, xs, length, reverse, unroll, pbar):
 
   x_struct = xs_tree.unflatten([_slice_struct(a) for a in xs_flat])
   i_struct = _I32 if runner is not None else None
-  touched, written, _ = _probe(step, i_struct, init, x_struct)
-  plan = _StatePlan(what, [(touched, written)])
-  name = _func_name(f)
+  touched, written, _ = probe_fn(step, i_struct, init, x_struct)
+  plan = StatePlan(what, [(touched, written)])
+  name = func_name(f)
 
   def body(carry, x):
     values, i, c = carry
@@ -390,20 +389,20 @@ def _checkpointed_scan(what, f, init, xs, length, base, pbar):
     )
   _check_base(base)
   runner = _progress_runner(pbar, length)
-  if _in_dry_run():
+  if in_dry_run():
     # the carry and the States keep their types from before the loop (see
     # _nested_loop), the ys go to zero-initialised buffers
     _, y = _dry_scan_step(what, f, init, xs_flat, xs_tree, keep_writes=False)
     ys = jax.tree.map(lambda s: jnp.zeros((length,) + s.shape, s.dtype),
-                      jax.tree.map(_out_struct, y))
-    return _abstract(init), ys
+                      jax.tree.map(out_struct, y))
+    return abstract(init), ys
   step = _scan_step(what, f, runner)
 
   x_struct = xs_tree.unflatten([_slice_struct(a) for a in xs_flat])
-  touched, written, out = _probe(step, _I32, init, x_struct)
-  plan = _StatePlan(what, [(touched, written)])
+  touched, written, out = probe_fn(step, _I32, init, x_struct)
+  plan = StatePlan(what, [(touched, written)])
   ys0 = jax.tree.map(lambda s: jnp.zeros((length,) + s.shape, s.dtype), out[1])
-  name = _func_name(f)
+  name = func_name(f)
 
   def cond_fn(v):
     return v[-1] < length
@@ -468,14 +467,14 @@ def checkpointed_for_loop(
 # --------------------------------------------------------------------------
 
 def _while_plan(what: str, cond_fun: Callable, body_fun: Callable, init_val):
-  c_touched, c_written, _ = _probe(cond_fun, init_val)
+  c_touched, c_written, _ = probe_fn(cond_fun, init_val)
   if c_written:
     raise ValueError(
       f'{what}: cond_fun must not write States, but it writes '
-      + ', '.join(_context._describe(s) for s in c_written) + '.'
+      + ', '.join(_context.describe(s) for s in c_written) + '.'
     )
-  b_touched, b_written, _ = _probe(body_fun, init_val)
-  return _StatePlan(what, [(c_touched, []), (b_touched, b_written)])
+  b_touched, b_written, _ = probe_fn(body_fun, init_val)
+  return StatePlan(what, [(c_touched, []), (b_touched, b_written)])
 
 
 def while_loop(cond_fun: Callable[[T], Any], body_fun: Callable[[T], T], init_val: T) -> T:
@@ -509,9 +508,9 @@ def while_loop(cond_fun: Callable[[T], Any], body_fun: Callable[[T], T], init_va
   """
   if not (callable(cond_fun) and callable(body_fun)):
     raise TypeError('while_loop: cond_fun and body_fun must be callable.')
-  if _in_dry_run():
+  if in_dry_run():
     # lax.while_loop returns the carry with the body's output types
-    return _abstract(_dry_while('while_loop', cond_fun, body_fun, init_val))
+    return abstract(_dry_while('while_loop', cond_fun, body_fun, init_val))
   if jax.config.jax_disable_jit:
     try:
       val = init_val
@@ -522,7 +521,7 @@ def while_loop(cond_fun: Callable[[T], Any], body_fun: Callable[[T], T], init_va
       pass  # e.g. a vmapped condition: fall back to the primitive
 
   plan = _while_plan('while_loop', cond_fun, body_fun, init_val)
-  c_name, b_name = _func_name(cond_fun), _func_name(body_fun)
+  c_name, b_name = func_name(cond_fun), func_name(body_fun)
 
   def c_fn(carry):
     values, val = carry
@@ -583,13 +582,13 @@ def bounded_while_loop(
   init_val = jax.tree.map(jnp.asarray, init_val)
   if max_steps == 0:
     return init_val
-  if _in_dry_run():
+  if in_dry_run():
     # the carry and the States keep their types from before (see _nested_loop)
     _dry_while('bounded_while_loop', cond_fun, body_fun, init_val, keep_writes=False)
-    return _abstract(init_val)
+    return abstract(init_val)
 
   plan = _while_plan('bounded_while_loop', cond_fun, body_fun, init_val)
-  c_name, b_name = _func_name(cond_fun), _func_name(body_fun)
+  c_name, b_name = func_name(cond_fun), func_name(body_fun)
 
   def c_fn(carry):
     values, val, n = carry

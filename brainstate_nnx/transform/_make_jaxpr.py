@@ -89,20 +89,12 @@ def _reject_states(tree, where: str) -> None:
     if isinstance(leaf, State):
       raise ValueError(
         f'{where} of a brainstate_nnx transformation cannot be a State (got '
-        f'{_context._describe(leaf)}). Close over the State instead of passing '
+        f'{_context.describe(leaf)}). Close over the State instead of passing '
         'or returning it; its value is threaded automatically.'
       )
 
 
-def _outer_read(st):
-  """The value of ``st`` as an input of a transform call, recorded as a read.
-
-  Outside every brainstate_nnx transform, reading a State under a raw
-  compiling JAX transformation raises (its value would be baked in).
-  """
-  if not _context._CTX.frames and not st._trace_state.is_valid():
-    _context.check_foreign_read(st)
-  return _context.read_value(st)
+_outer_read = _context.read_input
 
 
 def _hashable(obj):
@@ -452,47 +444,40 @@ class StatefulFunction(PrettyObject):
     static_pos = {i: args[i] for i in nums}
     n_args = len(args)
     token = object()
-    states: list = []
+    found = _context.StateList()
+    states = found.states
     box: dict = {}
+    return_only_write = self.return_only_write
+
+    def collect(frame):
+      if frame.found:
+        raise Rediscover(token, list(frame.found.values()))
+      written = frame.written_owned()
+      if return_only_write:
+        new_values = tuple(
+          states[i]._raw_value if i in written else None for i in range(len(states)))
+      else:
+        new_values = tuple(st._raw_value for st in states)
+      box['written'] = [i in written for i in range(len(states))]
+      return new_values
 
     def traced(dyn_args_, dyn_kwargs_, state_values):
       it = iter(dyn_args_)
       full = [static_pos[i] if i in static_pos else next(it) for i in range(n_args)]
       frame = DiscoverFrame(token, states)
-      frame.enter(state_values)
-      try:
-        guard = _context.ArgWriteGuard(full, dyn_kwargs_, frame)
-        out = self.fun(*full, **dyn_kwargs_, **static_kwargs)
-        guard.check('StatefulFunction')
-        if frame.found:
-          raise Rediscover(token, list(frame.found.values()))
-        written = frame.written_owned()
-        if self.return_only_write:
-          new_values = tuple(
-            states[i]._raw_value if i in written else None for i in range(len(states))
-          )
-        else:
-          new_values = tuple(st._raw_value for st in states)
-        box['written'] = [i in written for i in range(len(states))]
-      finally:
-        frame.exit()
+      out, new_values = _context.run_in_frame(
+        frame, state_values, self.fun, tuple(full), {**dyn_kwargs_, **static_kwargs},
+        what='StatefulFunction', collect=collect)
       _reject_states(out, 'Outputs')
       return out, new_values
 
     maker = jax.make_jaxpr(traced, axis_env=self.axis_env, return_shape=True)
-    while True:
+
+    def attempt():
       values = [_context.read_value(st) for st in states]
-      try:
-        jaxpr, out_shapes = maker(dyn_args, dyn_kwargs, values)
-        break
-      except Rediscover as e:
-        if e.owner is not token:
-          raise
-        known = {id(s) for s in states}
-        new = [s for s in e.states if id(s) not in known]
-        if not new:  # pragma: no cover - would loop forever
-          raise RuntimeError('StatefulFunction: State discovery made no progress.')
-        states.extend(new)
+      return maker(dyn_args, dyn_kwargs, values), values
+
+    (jaxpr, out_shapes), values = _context.retrace(token, attempt, found.add)
 
     if self.ir_optimizations:
       from ._ir import optimize_jaxpr
@@ -842,17 +827,18 @@ class StatefulFunction(PrettyObject):
     comp = self._get_compilation(key)
     self._check_state_vals(comp, state_vals)
     states = comp.state_trace.states
-    frame = CaptureFrame(self, states)
-    frame.enter(list(state_vals))
-    try:
-      out = self.fun(*args, **kwargs)
+    return_only_write = self.return_only_write
+
+    def collect(frame):
       written = frame.written_owned()
-      if self.return_only_write:
-        new = tuple(states[i]._raw_value if i in written else None for i in range(len(states)))
-      else:
-        new = tuple(st._raw_value for st in states)
-    finally:
-      frame.exit()
+      if return_only_write:
+        return tuple(states[i]._raw_value if i in written else None
+                     for i in range(len(states)))
+      return tuple(st._raw_value for st in states)
+
+    out, new = _context.run_in_frame(
+      CaptureFrame(self, states), list(state_vals), self.fun, args, kwargs,
+      what='StatefulFunction', collect=collect)
     return new, out
 
   def jaxpr_call_auto(self, *args, **kwargs):
@@ -876,9 +862,8 @@ class StatefulFunction(PrettyObject):
     trace = self.get_state_trace_by_cache(key)
     values = [_outer_read(st) for st in trace.states]
     new_values, out = self.jaxpr_call(values, *args, **kwargs)
-    for st, w, v in zip(trace.states, trace.been_writen, new_values):
-      if w:
-        _context.write_value(st, v)
+    written = [(st, v) for st, w, v in zip(trace.states, trace.been_writen, new_values) if w]
+    _context.write_back([st for st, _ in written], [v for _, v in written])
     return out
 
   def __call__(self, *args, **kwargs):

@@ -16,7 +16,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from .. import _context
 from .._context import CaptureFrame
-from ._mapping import _probe
+from ._lanes import probe_lanes
 
 __all__ = ['shard_map']
 
@@ -105,7 +105,7 @@ def shard_map(
 
   @functools.wraps(fun)
   def wrapped(*args, **kwargs):
-    touched, written = _probe(fun, args, kwargs=kwargs, trace_all=True,
+    touched, written = probe_lanes(fun, args, kwargs=kwargs, trace_all=True,
                               axis_env=tuple(mesh.shape.items()))
     if arg_specs is None:
       local_specs = tuple(in_specs for _ in args)
@@ -121,22 +121,20 @@ def shard_map(
     read = _context.read_value
     values = [read(st) for st in touched]
 
+    def collect(frame):
+      extra = frame.written_other()
+      if extra:
+        raise RuntimeError(
+          'shard_map: the function wrote State(s) its discovery trace did not '
+          'see: ' + ', '.join(_context.describe(s) for s in extra)
+          + '. Make the States it writes independent of the data.'
+        )
+      return tuple(st._raw_value for st in written)
+
     def pure(state_vals, shard_args):
       frame = CaptureFrame(wrapped, touched)
-      frame.enter(list(state_vals))
-      try:
-        out = fun(*shard_args, **kwargs)
-        extra = frame.written_other()
-        if extra:
-          raise RuntimeError(
-            'shard_map: the function wrote State(s) its discovery trace did not '
-            'see: ' + ', '.join(_context._describe(s) for s in extra)
-            + '. Make the States it writes independent of the data.'
-          )
-        new_vals = tuple(st._raw_value for st in written)
-      finally:
-        frame.exit()
-      return out, new_vals
+      return _context.run_in_frame(frame, list(state_vals), fun, shard_args, kwargs,
+                                   what='shard_map', collect=collect)
 
     placed_states = tuple(
       jax.device_put(v, NamedSharding(mesh, sp)) for v, sp in zip(values, state_specs)
@@ -155,9 +153,7 @@ def shard_map(
       if better is not None:
         raise better from e
       raise
-    write = _context.write_value
-    for st, v in zip(written, new_vals):
-      write(st, v)
+    _context.write_back(written, new_vals)
     return out
 
   return wrapped

@@ -12,54 +12,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import Primitive
-from jax.interpreters import batching, mlir
+from .._lane_ops import unvmap_all, unvmap_any, unvmap_max, without_vmap
 
 __all__ = ['unvmap']
-
-
-def _make_reduction(name: str, impl, result_dtype=None):
-  prim = Primitive(f'brainstate_nnx_unvmap_{name}')
-
-  def bind(x):
-    return prim.bind(x)
-
-  def abstract(x):
-    dtype = result_dtype if result_dtype is not None else x.dtype
-    return jax.core.ShapedArray((), dtype)
-
-  def batch_rule(args, dims):
-    (x,) = args
-    # ``x`` carries the batch axis: reducing it reduces across all lanes.
-    return bind(x), None
-
-  prim.def_impl(impl)
-  prim.def_abstract_eval(abstract)
-  batching.primitive_batchers[prim] = batch_rule
-  mlir.register_lowering(prim, mlir.lower_fun(impl, multiple_results=False))
-  return bind
-
-
-unvmap_all = _make_reduction('all', jnp.all, jnp.bool_)
-unvmap_any = _make_reduction('any', jnp.any, jnp.bool_)
-unvmap_max = _make_reduction('max', jnp.max)
-
-
-def _identity(x):
-  return x
-
-
-_without_vmap_p = Primitive('brainstate_nnx_unvmap_none')
-_without_vmap_p.def_impl(_identity)
-_without_vmap_p.def_abstract_eval(_identity)
-batching.primitive_batchers[_without_vmap_p] = (
-  lambda args, dims: (_without_vmap_p.bind(args[0]), None)
-)
-mlir.register_lowering(_without_vmap_p, mlir.lower_fun(_identity, multiple_results=False))
-
-
-def _without_vmap(x):
-  return _without_vmap_p.bind(x)
 
 
 def unvmap(x: Any, op: str = 'any') -> Any:
@@ -88,7 +43,8 @@ def unvmap(x: Any, op: str = 'any') -> Any:
   if op == 'any':
     return unvmap_any(x)
   if op == 'none':
-    return _without_vmap(x)
+    return without_vmap(x)
   if op == 'max':
     return unvmap_max(x)
   raise ValueError(f"unvmap: unsupported op {op!r}; use 'any', 'all', 'max' or 'none'.")
+

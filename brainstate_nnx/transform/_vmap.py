@@ -76,7 +76,7 @@ class _VmapFn:
     for ax, sts in in_groups.items():
       for st in sts:
         if id(st) in seen:
-          raise ValueError(f'{_context._describe(st)} appears twice in in_states')
+          raise ValueError(f'{_context.describe(st)} appears twice in in_states')
         seen[id(st)] = st
         self.in_list.append(st)
         self.in_axes_list.append(ax)
@@ -86,7 +86,7 @@ class _VmapFn:
       for st in sts:
         if self.out_axis.get(id(st), ax) != ax:
           raise BatchAxisError(
-            f'{_context._describe(st)} is mapped on axis '
+            f'{_context.describe(st)} is mapped on axis '
             f'{self.out_axis[id(st)]} in in_states but on axis {ax} in out_states'
           )
         self.out_axis[id(st)] = ax
@@ -103,21 +103,17 @@ class _VmapFn:
     box = {}
     out_axis = self.out_axis
 
+    def collect(frame):
+      written = list(frame.written.values())
+      declared = [st for st in written if id(st) in out_axis]
+      other = [st for st in written if id(st) not in out_axis]
+      box['declared'], box['other'] = declared, other
+      return [st._raw_value for st in declared], [st._raw_value for st in other]
+
     def body(state_values, *a):
       frame = CaptureFrame(self, self.in_list)
-      frame.enter(state_values)
-      try:
-        guard = _context.ArgWriteGuard(a, {}, frame)
-        out = self.fn(*a)
-        guard.check('vmap')
-        written = list(frame.written.values())
-        declared = [st for st in written if id(st) in out_axis]
-        other = [st for st in written if id(st) not in out_axis]
-        declared_values = [st._raw_value for st in declared]
-        other_values = [st._raw_value for st in other]
-      finally:
-        frame.exit()
-      box['declared'], box['other'] = declared, other
+      out, (declared_values, other_values) = _context.run_in_frame(
+        frame, state_values, self.fn, a, what='vmap', collect=collect)
       return out, declared_values, other_values
 
     in_axes = self.in_axes
@@ -146,19 +142,18 @@ class _VmapFn:
         raise BatchAxisError(
           'A State was written with a batched value inside vmap but is not '
           'declared in in_states/out_states: '
-          + ', '.join(_context._describe(s) for s in other)
+          + ', '.join(_context.describe(s) for s in other)
           + '. Declare it in out_states (or in_states) to write it per batch '
           'element.'
         ) from e
       raise
-    write = _context.write_value
+    moved = []
     for st, v in zip(box['declared'], declared_values):
       ax = out_axis[id(st)]
       if ax != 0:
         v = jax.tree.map(lambda x: jnp.moveaxis(x, 0, ax), v)
-      write(st, v)
-    for st, v in zip(box['other'], other_values):
-      write(st, v)
+      moved.append(v)
+    _context.write_back(box['declared'] + box['other'], moved + list(other_values))
     return out
 
 

@@ -504,10 +504,7 @@ def _merge_flat(dicts) -> dict:
 
 
 def _leaf_value(leaf: Any) -> Any:
-  from .._state import State
-
-  if isinstance(leaf, State):
-    return leaf.value
+  # (a State is an nnx.Variable whose get_value is its tracked read)
   if isinstance(leaf, nnx.Variable):
     return leaf.get_value()
   return leaf
@@ -649,15 +646,11 @@ class FlattedDict(PrettyDict):
       >>> s.value, fd[('n',)]
       (4.0, 2)
     """
-    from .._state import State
-
     for k in list(self.keys()):
       if k not in data:
         raise KeyError(f'assign_dict_values: no value given for path {k!r}.')
       leaf = self[k]
-      if isinstance(leaf, State):
-        leaf.value = data[k]
-      elif isinstance(leaf, nnx.Variable):
+      if isinstance(leaf, nnx.Variable):  # States included (tracked write)
         leaf.set_value(data[k])
       else:
         self[k] = data[k]

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._state import State
-from ._ad import GradientTransform, _MISSING, _flatten_grad_states
+from ._grad import GradientTransform, _MISSING, _flatten_grad_states
 
 __all__ = [
   'jacrev', 'jacfwd', 'jacobian', 'hessian', 'fwd_grad', 'vjp', 'jvp',

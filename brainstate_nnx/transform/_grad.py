@@ -64,6 +64,13 @@ def _vector_grad_transform(fun, argnums, has_aux=True, **unused):
   return grad_fn
 
 
+def _collect_grad(frame):
+  """The written States, their values, and the owned States never read."""
+  written = frame.written_states()
+  missing = [st for st in frame.states if id(st) not in frame.read]
+  return written, [st._raw_value for st in written], missing
+
+
 class GradientTransform:
   """Differentiates a function with respect to States and/or arguments.
 
@@ -134,23 +141,13 @@ class GradientTransform:
 
   def _fun(self, grad_values, *args, **kwargs):
     frame = CaptureFrame(self, self._unique)
-    frame.enter(grad_values)
-    try:
-      guard = _context.ArgWriteGuard(args, kwargs, frame)
-      out = self.target(*args, **kwargs)
-      guard.check('grad')
-      written = frame.written_other()
-      owned_written = [self._unique[i] for i in frame.written_owned()]
-      written = owned_written + written
-      written_values = [st._raw_value for st in written]
-      missing = [st for st in self._unique if id(st) not in frame.read]
-    finally:
-      frame.exit()
+    out, (written, written_values, missing) = _context.run_in_frame(
+      frame, grad_values, self.target, args, kwargs, what='grad', collect=_collect_grad)
     if self.check_states and missing:
       raise ValueError(
         'Some grad_states are never read by the differentiated function, so '
         'their gradients would be silently zero: '
-        + ', '.join(_context._describe(s) for s in missing)
+        + ', '.join(_context.describe(s) for s in missing)
         + '. Pass check_states=False to allow this.'
       )
     self._written = written
@@ -169,8 +166,7 @@ class GradientTransform:
     self._written = []
     grads, (out, written_values) = self._transform(grad_values, *args, **kwargs)
     written, self._written = self._written, []
-    for st, v in zip(written, written_values):
-      _context.write_value(st, v)
+    _context.write_back(written, written_values)
     return self._format(grads, out)
 
   def _format_state_grads(self, state_grads):
