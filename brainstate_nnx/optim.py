@@ -19,7 +19,7 @@ Example::
   ...   grads = brainstate.transform.grad(lambda: jnp.sum(w.value ** 2), params)()
   ...   opt.update(grads)
   >>> step(); w.value
-  Array([ 0.,  0.], dtype=float32)
+  Array([0., 0.], dtype=float32)
 """
 
 from __future__ import annotations

@@ -5,12 +5,11 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
+import orbax.checkpoint as ocp
+import treescope
 from flax import nnx
 
 import brainstate_nnx as bs
-
-ocp = pytest.importorskip('orbax.checkpoint')
 
 
 class Net(bs.nn.Module):
@@ -81,6 +80,5 @@ def test_repr_display_and_treescope_show_type_shape_dtype(capsys):
   nnx.display(m)  # Flax's own display is kept
   shown = capsys.readouterr().out
   assert 'ParamState' in shown and '(3, 2)' in shown
-  treescope = pytest.importorskip('treescope')
   rendered = treescope.render_to_text(m)
   assert 'ParamState' in rendered and 'float32(3, 2)' in rendered

@@ -10,7 +10,6 @@ import pytest
 
 import brainstate_nnx as bs
 from brainstate_nnx import graph as G
-from brainstate_nnx.transform._jit import jit
 from brainstate_nnx.util import FlattedDict, NestedDict
 
 
@@ -192,7 +191,7 @@ def test_pop_states_matches(nets):
 def test_graph_ops_inside_jit():
   net = _build(bs)
 
-  @jit
+  @bs.transform.jit
   def step(x):
     state = G.treefy_states(net, bs.HiddenState)
     for p, st in state.to_flat().items():
@@ -204,13 +203,3 @@ def test_graph_ops_inside_jit():
   assert float(step(1.0)) == 20.0
   np.testing.assert_array_equal(net.blocks[0].h.value, [2.0, 2.0, 2.0])
   assert set(map(id, step.states)) >= {id(net.a.h), id(net.blocks[1].h)}
-
-
-def test_docstring_examples():
-  import doctest
-
-  from brainstate_nnx.graph import _operations
-
-  for module in (G, _operations):
-    res = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert res.failed == 0 and res.attempted > 0

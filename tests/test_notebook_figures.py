@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import oracle
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = [
@@ -87,7 +88,7 @@ def _run(cells):
 
 @pytest.mark.parametrize('name', NOTEBOOKS)
 def test_notebook_prints_brainstate_figures(name):
-  pytest.importorskip('brainstate')
+  oracle()
   cells = _code_cells(ROOT / 'notebooks' / name)
   assert OURS in cells[0], f'the first code cell of {name} must contain {OURS!r}'
   ours = _run([[i, src] for i, src in enumerate(cells)])

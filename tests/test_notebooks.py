@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -9,8 +11,6 @@ NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
 
 
 def _run(path):
-  nbformat = pytest.importorskip('nbformat')
-  nbclient = pytest.importorskip('nbclient')
   nb = nbformat.read(path, as_version=4)
   client = nbclient.NotebookClient(
     nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(ROOT)}})

@@ -11,8 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import brainstate
 import brainstate_nnx
+from conftest import oracle
+
+brainstate = oracle()
 
 A = brainstate.random  # the oracle
 B = brainstate_nnx.random  # the implementation under test

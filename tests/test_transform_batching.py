@@ -6,7 +6,6 @@ and final State values (random numbers included) must agree. The
 multi-device transforms run in a child process with 4 host CPU devices.
 """
 
-import doctest
 import json
 import os
 import subprocess
@@ -21,8 +20,7 @@ import numpy as np
 import pytest
 
 import brainstate_nnx as bs
-from brainstate_nnx.nn import _collective
-from brainstate_nnx.transform import _lanes, _map, _mapping, _new_states, _shard_map, _unvmap
+from conftest import assert_close
 
 def _api(lib):
   """``lib`` with ``T`` (transforms), ``F`` (filters) and ``vmap_init_all_states``."""
@@ -48,19 +46,8 @@ def libs(bst):
   return _api(bs), _api(bst)
 
 
-def _np(tree):
-  return jax.tree.map(np.asarray, tree)
-
-
-def _assert_same(mine, theirs, rtol=1e-5):
-  mine, theirs = _np(mine), _np(theirs)
-  assert jax.tree.structure(mine) == jax.tree.structure(theirs)
-  for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs)):
-    assert np.shape(a) == np.shape(b)
-    if np.asarray(a).dtype.kind in 'US':
-      assert np.array_equal(a, b)
-      continue
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
+def _assert_same(mine, theirs):
+  assert_close(mine, theirs)
 
 
 def _differential(libs, program):
@@ -325,7 +312,7 @@ def test_raw_jit_around_stateful_mapping_raises(L):
 def test_decorator_forms_and_attributes(L):
   builder = L.T.vmap2(in_axes=0, state_in_axes=L.ShortTermState)
   mapped = builder(lambda x: x * 2.0)
-  assert isinstance(mapped, _mapping.StatefulMapping)
+  assert isinstance(mapped, bs.transform.StatefulMapping)
   np.testing.assert_allclose(mapped(jnp.arange(3.0)), [0.0, 2.0, 4.0])
   assert mapped.name == 'vmap2' and 0 in mapped.state_in_axes
   m = L.T.StatefulMapping(lambda x: x, static_argnums=1, static_argnames=['k'])
@@ -514,7 +501,7 @@ def _probe_flag_program(L):
 def test_in_new_state_probe(libs):
   _, seen = _differential(libs, _probe_flag_program)
   assert seen.tolist() == [True, False]
-  assert not _new_states.in_new_state_probe()
+  assert not bs.transform.in_new_state_probe()
 
 
 def test_new_states_errors(L):
@@ -704,14 +691,3 @@ def test_pmap2_pmap2_new_states_shard_map_on_four_devices(bst):
   assert shapes[:3] == [[4, 4], [4, 4], []]             # psum out, per-device param, counter
   assert report['pmap_new_states']['shapes'][:3] == [[4, 3], [4], [4]]
   assert report['shard_map_states']['shapes'][:3] == [[8], [], [8]]
-
-
-# --------------------------------------------------------------------------
-# docstring examples
-# --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("module", [_mapping, _map, _new_states, _lanes, _unvmap, _shard_map, _collective],
-                         ids=lambda m: m.__name__.rsplit('.', 1)[-1])
-def test_docstring_examples(module):
-  result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-  assert result.attempted > 0 and result.failed == 0

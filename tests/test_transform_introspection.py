@@ -6,6 +6,7 @@ the States found (and which are read / written), the jaxpr interfaces, the
 output shapes, the values and the gradients must agree.
 """
 
+import sys
 import types
 
 import jax
@@ -15,8 +16,8 @@ import pytest
 from jax.extend.core import jaxpr_as_fun
 
 import brainstate_nnx as bs
-from brainstate_nnx._error import BrainStateError
-from brainstate_nnx.transform import _eval_shape, _make_jaxpr, _named_scope, _remat
+from conftest import assert_close
+from brainstate_nnx import BrainStateError
 
 
 def _api(lib):
@@ -44,10 +45,7 @@ def _names(states):
 
 
 def _close(a, b):
-  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-  assert len(la) == len(lb)
-  for x, y in zip(la, lb):
-    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
+  assert_close(a, b, check_structure=False)
 
 
 # --------------------------------------------------------------------------
@@ -282,8 +280,7 @@ def test_ir_optimizations_option(ns):
   plain = ns.T.StatefulFunction(f).get_jaxpr(jnp.ones(3))
   opt = ns.T.StatefulFunction(f, ir_optimizations=['cse', 'dce']).get_jaxpr(jnp.ones(3))
   assert len(plain.eqns) == 5 and len(opt.eqns) == 2
-  np.testing.assert_allclose(jaxpr_as_fun(opt)(jnp.ones(3))[0], 2 * np.sin(1.0) * np.ones(3),
-                             rtol=1e-6)
+  assert_close(jaxpr_as_fun(opt)(jnp.ones(3))[0], 2 * np.sin(1.0) * np.ones(3), atol=0)
 
 
 # --------------------------------------------------------------------------
@@ -409,7 +406,7 @@ def test_remat_options(both):
 
   st = bs.State(jnp.zeros(()))
 
-  @_remat.checkpoint(static_argnums=1)
+  @bs.transform.checkpoint(static_argnums=1)
   def branchy(x, add):
     if add:
       st.value = st.value + x
@@ -426,7 +423,7 @@ def test_remat_on_module_and_method(ns):
       super().__init__()
       self.w = bs.ParamState(jnp.eye(2) * 3)
 
-    @_remat.checkpoint
+    @bs.transform.checkpoint
     def apply(self, x):
       return x @ self.w.value
 
@@ -469,7 +466,7 @@ def test_named_call(both):
     def plain(x):
       return jnp.cos(x)
 
-    np.testing.assert_allclose(block(jnp.ones(2)), 2 * np.sin(np.ones(2)), rtol=1e-6)
+    assert_close(block(jnp.ones(2)), 2 * np.sin(np.ones(2)), atol=0)
     assert _stacks(jax.make_jaxpr(block)(1.0)) == {'block'}
     assert _stacks(jax.make_jaxpr(api.T.named_call(plain))(1.0)) == {'plain'}
     assert block.__name__ == 'block'
@@ -501,13 +498,16 @@ def test_named_scope(ns):
   assert float(power(jnp.array(3.0), 2)) == 9.0
   assert _stacks(ns.T.make_jaxpr(power, static_argnums=1)(1.0, 2)[0]) == {'power'}
   assert power._jit_cache == {}
-  _named_scope.set_ir_compilation(True)
+  # BrainState's switch is ``environ.set(ir_compilation=True)``; until this
+  # package has ``environ``, the switch lives beside ``named_scope``.
+  set_ir_compilation = sys.modules[bs.transform.named_scope.__module__].set_ir_compilation
+  set_ir_compilation(True)
   try:
     assert float(power(jnp.array(2.0), 3)) == 8.0
     assert float(power(jnp.array(2.0), 3)) == 8.0
     assert list(power._jit_cache) == [((1,), ())]
   finally:
-    _named_scope.set_ir_compilation(False)
+    set_ir_compilation(False)
   assert float(st.value) == 3.0
 
 
@@ -521,11 +521,3 @@ def test_named_scope_brainstate_parity(bst):
 
     out = layer(jnp.ones((1, 2)), jnp.ones((2, 3)))
     np.testing.assert_allclose(out, 2 * np.ones((1, 3)))
-
-
-@pytest.mark.parametrize('module', [_make_jaxpr, _eval_shape, _remat, _named_scope], ids=lambda m: m.__name__)
-def test_docstring_examples(module):
-  import doctest
-
-  res = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  assert res.failed == 0 and res.attempted > 0

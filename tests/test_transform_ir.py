@@ -10,19 +10,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
-from jax.extend.core import ClosedJaxpr, Jaxpr, check_jaxpr, jaxpr_as_fun
+from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, check_jaxpr, jaxpr_as_fun
 
 import brainstate_nnx as bs
-from brainstate_nnx.transform import _ir, _ir_tocode, _make_jaxpr
-from brainstate_nnx.transform._ir import (
+from conftest import REORDER_RTOL, assert_close
+from brainstate_nnx.transform import (
   algebraic_simplification, common_subexpression_elimination, constant_fold, copy_propagation,
-  dead_code_elimination, eqns_to_closed_jaxpr, eqns_to_jaxpr, inline_jit, optimize_jaxpr,
-)
-from brainstate_nnx.transform._ir_tocode import (
-  UnsupportedPrimitiveError, fn_to_python_code, jaxpr_to_python_code, register_prim_handler,
+  dead_code_elimination, eqns_to_closed_jaxpr, eqns_to_jaxpr, fn_to_python_code, inline_jit,
+  jaxpr_to_python_code, optimize_jaxpr, register_prim_handler,
 )
 
 RNG = np.random.default_rng(0)
+
+# JAX >= 0.11: a Jaxpr carries its constants and ClosedJaxpr is the same class,
+# so there is no separate "bare" jaxpr with unbound constvars.
+CONSTS_IN_JAXPR = ClosedJaxpr is Jaxpr
 
 
 def _prims(j):
@@ -42,12 +44,8 @@ def _inputs(closed):
 
 
 def _assert_same(a, b):
-  a, b = jax.tree.leaves(a), jax.tree.leaves(b)
-  assert len(a) == len(b)
-  for x, y in zip(a, b):
-    x, y = np.asarray(x), np.asarray(y)
-    assert x.shape == y.shape and x.dtype == y.dtype, (x.dtype, y.dtype)
-    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, equal_nan=True)
+  # rewrites may reorder floating-point operations (constant folding, algebra)
+  assert_close(a, b, rtol=REORDER_RTOL, check_structure=False, check_dtype=True)
 
 
 def _check_equivalent(closed, rewritten, trials=3):
@@ -149,7 +147,7 @@ def test_stateful_jaxpr_optimizes(closed):
     st.value = st.value * 1.0 + jnp.sin(x) + jnp.sin(x)
     return st.value.sum()
 
-  jaxpr, states = _make_jaxpr.make_jaxpr(f)(jnp.ones(3))
+  jaxpr, states = bs.transform.make_jaxpr(f)(jnp.ones(3))
   opt = optimize_jaxpr(jaxpr)
   assert _prims(opt).count('sin') == 1 and 'mul' not in _prims(opt)
   _check_equivalent(jaxpr, opt)
@@ -210,7 +208,7 @@ def test_constant_fold_folds_constant_only_equations():
   folded = constant_fold(closed.jaxpr)
   assert _prims(folded) == ['mul']
   lit = folded.eqns[0].invars[1]
-  np.testing.assert_allclose(lit.val, np.sin(2.0) * 0.5 + 2.0, rtol=1e-6)
+  assert_close(lit.val, np.sin(2.0) * 0.5 + 2.0, atol=0)
   _check_equivalent(closed, folded)
   # an output that becomes constant is rebound, keeping the interface
   const_out = inline_jit(jax.make_jaxpr(lambda x: (x, half(1.0)))(1.0))
@@ -284,7 +282,12 @@ def test_optimize_jaxpr_options(capsys):
   with pytest.raises(TypeError):
     optimize_jaxpr('not a jaxpr')
   with pytest.raises(TypeError):
-    dead_code_elimination(closed)
+    dead_code_elimination('not a jaxpr')
+  if CONSTS_IN_JAXPR:  # a jaxpr with constants is a jaxpr: the pass keeps them
+    assert _prims(dead_code_elimination(closed)) == ['sin', 'mul', 'sin', 'add']
+  else:  # the passes take the open jaxpr, optimize_jaxpr either
+    with pytest.raises(TypeError):
+      dead_code_elimination(closed)
 
 
 @pytest.mark.filterwarnings('ignore::DeprecationWarning')
@@ -319,7 +322,15 @@ def test_inline_jit_nested_repeated_and_consts():
   closed = jax.make_jaxpr(f)(jnp.ones(3))
   inl = inline_jit(closed)
   assert 'jit' not in _prims(inl)
-  assert len(inl.consts) == len(closed.consts) + 4  # the leaf constant, per inlined copy
+  mid_body = closed.eqns[0].params['jaxpr']
+  leaf_body = next(e.params['jaxpr'] for e in mid_body.eqns if 'jaxpr' in e.params)
+  leaf_consts = len(leaf_body.consts)  # JAX >= 0.11 writes ``c`` as a literal instead
+  if CONSTS_IN_JAXPR and not closed.consts:  # no constants: inlined ones become literals
+    assert len(inl.consts) == 0
+    assert sum(isinstance(a, Literal) and np.ndim(a.val) == 1
+               for e in inl.eqns for a in e.invars) == 4 * leaf_consts
+  else:
+    assert len(inl.consts) == len(closed.consts) + 4 * leaf_consts  # per inlined copy
   _check_equivalent(closed, inl)
   bare = inline_jit(closed.jaxpr)
   assert isinstance(bare, Jaxpr) and len(bare.constvars) == len(closed.jaxpr.constvars)
@@ -453,7 +464,8 @@ def test_jaxpr_to_python_code_variants():
   assert not src.startswith('import')
   namespace = {'jax': jax, 'jnp': jnp, 'np': np, 'lax': lax}
   exec(src, namespace)
-  np.testing.assert_allclose(namespace['bare'](c, jnp.ones(2)), [2.0, 3.0])
+  leading = [] if CONSTS_IN_JAXPR else list(closed.consts)
+  np.testing.assert_allclose(namespace['bare'](*leading, jnp.ones(2)), [2.0, 3.0])
   # an identifier is required for the name
   assert 'def generated_function(' in jaxpr_to_python_code(closed, '<lambda>')
   # identity function and literal outputs
@@ -466,9 +478,11 @@ def test_register_prim_handler_and_unsupported():
   closed = jax.make_jaxpr(lambda x: lax.reduce_window(x, 0.0, lax.add, (2,), (1,), 'VALID'))(
     jnp.ones(4))
   name = closed.eqns[0].primitive.name
-  with pytest.raises(UnsupportedPrimitiveError, match=name):
+  with pytest.raises(NotImplementedError, match=name) as info:
     jaxpr_to_python_code(closed)
-  saved = dict(_ir_tocode._HANDLERS)
+  assert type(info.value).__name__ == 'UnsupportedPrimitiveError'
+  handlers = jaxpr_to_python_code.__globals__['_HANDLERS']  # the registry, restored below
+  saved = dict(handlers)
   try:
     register_prim_handler(
       name, lambda ctx, eqn: (f"lax.reduce_window({ctx.args(eqn)[0]}, 0.0, lax.add, "
@@ -477,15 +491,7 @@ def test_register_prim_handler_and_unsupported():
     src = jaxpr_to_python_code(closed, 'windowed')
     np.testing.assert_allclose(_exec(src, 'windowed')(jnp.arange(4.0)), [1.0, 3.0, 5.0])
     with pytest.warns(UserWarning):
-      register_prim_handler('add', _ir_tocode._HANDLERS['add'])
+      register_prim_handler('add', handlers['add'])
   finally:
-    _ir_tocode._HANDLERS.clear()
-    _ir_tocode._HANDLERS.update(saved)
-
-
-@pytest.mark.parametrize('module', [_ir, _ir_tocode], ids=lambda m: m.__name__)
-def test_docstring_examples(module):
-  import doctest
-
-  res = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  assert res.failed == 0 and res.attempted > 0
+    handlers.clear()
+    handlers.update(saved)

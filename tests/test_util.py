@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import brainstate as bs
 import brainstate_nnx as bn
+from conftest import oracle
 from brainstate_nnx import util as U
 from brainstate_nnx.util import filter as F
+
+bs = oracle()  # real BrainState
 
 
 # ---------------------------------------------------------------------------

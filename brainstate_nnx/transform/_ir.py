@@ -69,7 +69,16 @@ _CALL_PRIMITIVES = frozenset({'jit', 'pjit', 'closed_call', 'core_call', 'xla_ca
 # helpers
 # --------------------------------------------------------------------------
 
+# Since JAX 0.11 a Jaxpr carries its constants (``jaxpr.consts``, bound to
+# ``jaxpr.constvars``) and ``ClosedJaxpr`` is another name for ``Jaxpr``;
+# before, a ClosedJaxpr wrapped a Jaxpr whose constvars were unbound.
+_CONSTS_IN_JAXPR = ClosedJaxpr is Jaxpr
+
+
 def _open(jaxpr) -> tuple[Jaxpr, Optional[list]]:
+  """``(jaxpr, consts)``; ``consts`` is ``None`` for a jaxpr without constants."""
+  if _CONSTS_IN_JAXPR and isinstance(jaxpr, Jaxpr):
+    return jaxpr, (list(jaxpr.consts) or None)
   if isinstance(jaxpr, ClosedJaxpr):
     return jaxpr.jaxpr, list(jaxpr.consts)
   if isinstance(jaxpr, Jaxpr):
@@ -78,7 +87,7 @@ def _open(jaxpr) -> tuple[Jaxpr, Optional[list]]:
 
 
 def _require_jaxpr(jaxpr, what: str) -> Jaxpr:
-  if isinstance(jaxpr, ClosedJaxpr):
+  if isinstance(jaxpr, ClosedJaxpr) and not _CONSTS_IN_JAXPR:
     raise TypeError(f'{what} expects a Jaxpr; pass closed_jaxpr.jaxpr '
                     '(or use optimize_jaxpr, which accepts both).')
   if not isinstance(jaxpr, Jaxpr):

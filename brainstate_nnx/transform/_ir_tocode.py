@@ -794,6 +794,15 @@ def _top_k(ctx, eqn):
   return f'lax.top_k({ctx.args(eqn)[0]}, {eqn.params["k"]})'
 
 
+@_register('unstack')
+def _unstack(ctx, eqn):
+  # JAX >= 0.11 splits an array into its slices with this primitive
+  x, axis = ctx.args(eqn)[0], int(eqn.params['axis'])
+  if len(eqn.outvars) == 1:
+    return f'lax.squeeze({x}, ({axis},))'
+  return f'tuple(jnp.unstack({x}, axis={axis}))'
+
+
 @_register('copy')
 def _copy(ctx, eqn):
   return f'jnp.array({ctx.atom(eqn.invars[0], typed=True)}, copy=True)'
@@ -942,10 +951,19 @@ def _while(ctx, eqn):
   return f'{text}[0]' if n == 1 else text
 
 
+def _scan_counts(params) -> tuple:
+  """``(number of constants, number of carries)`` of a ``scan`` equation."""
+  if 'num_consts' in params:
+    return params['num_consts'], params['num_carry']
+  # JAX >= 0.11 describes the operands as a tree (consts, carry, xs)
+  consts, carry, _ = params['ft_in'].unpack()
+  return len(consts), len(carry)
+
+
 @_register('scan')
 def _scan(ctx, eqn):
   p = eqn.params
-  n_consts, n_carry = p['num_consts'], p['num_carry']
+  n_consts, n_carry = _scan_counts(p)
   args = ctx.args(eqn)
   consts, init, xs = args[:n_consts], args[n_consts:n_consts + n_carry], args[n_consts + n_carry:]
   n_ys = len(eqn.outvars) - n_carry
