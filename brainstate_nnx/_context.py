@@ -378,7 +378,13 @@ def check_foreign_read(st) -> None:
       'would be baked into the compiled program as a constant and silently go '
       'stale when the State changes. Use brainstate_nnx.transform.jit (or '
       'transform.scan / for_loop / cond / eval_shape), or pass the value in as '
-      'an argument.'
+      'an argument. Under Flax transforms (nnx.jit, nnx.value_and_grad, ...) '
+      'only Variables reachable from the arguments are threaded; a global State '
+      'such as the default stream of brainstate_nnx.random is not. Give the '
+      'model its own random stream instead: rngs=brainstate_nnx.random.'
+      'RandomState(seed) (or an int seed, or nnx.Rngs(seed)) on Dropout and the '
+      'other stochastic layers, or a model attribute self.rng = brainstate_nnx.'
+      'random.RandomState(seed) that __call__ draws from (self.rng.randn(...)).'
     )
 
 

@@ -18,6 +18,36 @@ __all__ = [
   'ElementWiseBlock', 'init',
 ]
 
+# -- pooling, padding, normalization, dropout (layB) --
+from ._poolings import (
+  AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
+  MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, LPPool1d, LPPool2d, LPPool3d,
+  AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+  AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+)
+from ._paddings import (
+  ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+  ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+  ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+  CircularPad1d, CircularPad2d, CircularPad3d,
+)
+from . import _poolings, _paddings
+
+__all__ += _poolings.__all__ + _paddings.__all__
+from ._dropout import (
+  Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout,
+  DropoutFixed,
+)
+from . import _dropout
+
+__all__ += _dropout.__all__
+from ._normalizations import (
+  BatchNorm0d, BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm, GroupNorm,
+)
+from . import _normalizations
+
+__all__ += _normalizations.__all__
+
 # -- layA: linear, convolution, embedding layers --------------------------------
 from ._weight_standardization import weight_standardization
 from ._linear import (
