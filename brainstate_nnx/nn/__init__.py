@@ -18,6 +18,28 @@ __all__ = [
   'ElementWiseBlock', 'init',
 ]
 
+# -- layC: activations, elementwise layers, recurrent cells, containers --------
+from ._activations import *  # noqa: F401,F403
+from ._activations import __all__ as _act_all
+from ._elementwise import *  # noqa: F401,F403
+from ._elementwise import __all__ as _elem_all
+from ._sequential import Sequential
+from ._flatten import Flatten, Unflatten
+from ._collective import (
+  call_order,
+  vmap_call_all_fns,
+  vmap_reset_all_states,
+  assign_state_values,
+)
+from ._utils import count_parameters, clip_grad_norm
+from ._common import EnvironContext, Vmap, Map
+
+__all__ += _act_all + _elem_all + [
+  'Sequential', 'Flatten', 'Unflatten', 'call_order', 'vmap_call_all_fns',
+  'vmap_reset_all_states', 'assign_state_values', 'count_parameters',
+  'clip_grad_norm', 'EnvironContext', 'Vmap', 'Map',
+]
+
 # -- pooling, padding, normalization, dropout (layB) --
 from ._poolings import (
   AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
@@ -67,3 +89,6 @@ __all__ += [
   'ConvTranspose1d', 'ConvTranspose2d', 'ConvTranspose3d',
   'Embedding',
 ]
+from ._rnns import RNNCell, ValinaRNNCell, GRUCell, MGUCell, LSTMCell, URLSTMCell
+
+__all__ += ['RNNCell', 'ValinaRNNCell', 'GRUCell', 'MGUCell', 'LSTMCell', 'URLSTMCell']

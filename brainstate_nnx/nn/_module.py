@@ -18,6 +18,8 @@ Differences from a plain ``nnx.Module``:
 from __future__ import annotations
 
 import contextlib
+import warnings
+from collections.abc import Mapping
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
@@ -72,22 +74,52 @@ def nodes(node, *filters, allowed_hierarchy: Tuple[int, int] = (0, _MAX_INT)):
 
 def call_all_fns(target, fn_name: str, args=(), kwargs=None,
                  node_to_exclude=None, fn_if_not_exist: str = 'raise'):
-  """Calls ``fn_name(*args, **kwargs)`` on every Module of ``target``."""
+  """Calls ``fn_name(*args, **kwargs)`` on every Module of ``target``.
+
+  Modules are visited children first; methods decorated with
+  :func:`~brainstate_nnx.nn.call_order` run after the others, by level.
+  ``fn_if_not_exist`` is ``'raise'`` (``AttributeError``), ``'pass'`` /
+  ``'none'`` (skip) or ``'warn'`` (skip with a ``UserWarning``).
+  """
+  if not isinstance(fn_name, str):
+    raise TypeError(f'fn_name must be a string, but got {type(fn_name).__name__}.')
   args = args if isinstance(args, tuple) else (args,)
   kwargs = kwargs or {}
+  if not isinstance(kwargs, Mapping):
+    raise TypeError(f'kwargs must be a mapping, but got {type(kwargs).__name__}.')
   all_nodes = nodes(target, Module)
   exclude = to_predicate(node_to_exclude) if node_to_exclude is not None else None
+  ordered = []
   for path, node in all_nodes.items():
     if exclude is not None and exclude(path, node):
       continue
-    fn = getattr(node, fn_name, None)
-    if fn is None:
+    try:
+      fn = getattr(node, fn_name)
+    except AttributeError as e:
       if fn_if_not_exist == 'raise':
         raise AttributeError(
-          f'Module {type(node).__name__} at {path} has no method {fn_name!r}'
+          f"Module {type(node).__name__} with the path {path} does not have method '{fn_name}'"
+        ) from e
+      if fn_if_not_exist in ('pass', 'none'):
+        continue
+      if fn_if_not_exist == 'warn':
+        warnings.warn(
+          f"Module {type(node).__name__} with the path {path} does not have method "
+          f"'{fn_name}'. Skipping.", UserWarning,
         )
-      continue
-    fn(*args, **kwargs)
+        continue
+      raise ValueError(
+        f"fn_if_not_exist must be one of ['raise', 'pass', 'none', 'warn'], "
+        f"but got '{fn_if_not_exist}'."
+      )
+    if not callable(fn):
+      raise TypeError(f"'{fn_name}' must be callable, but got {type(fn).__name__}.")
+    if hasattr(fn, 'call_order'):
+      ordered.append(node)
+    else:
+      fn(*args, **kwargs)
+  for node in sorted(ordered, key=lambda n: getattr(n, fn_name).call_order):
+    getattr(node, fn_name)(*args, **kwargs)
   return target
 
 

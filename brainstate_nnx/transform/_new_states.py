@@ -334,6 +334,11 @@ def vmap_new_states(
   return mapped
 
 
+def _run_init(module, init_kwargs) -> None:
+  """Runs ``module.init_all_states(**init_kwargs)`` for its effect (it returns the caught States)."""
+  module.init_all_states(**init_kwargs)
+
+
 def vmap2_new_states(
   module,
   init_kwargs: Dict,
@@ -365,7 +370,7 @@ def vmap2_new_states(
   if axis_size is None:
     raise ValueError('vmap2_new_states requires an explicit axis_size.')
   _, result = _map_new_states(
-    lambda: module.init_all_states(**init_kwargs), (), behavior='vmap',
+    lambda: _run_init(module, init_kwargs), (), behavior='vmap',
     axis_size=axis_size, spmd_axis_name=spmd_axis_name, state_tag=state_tag,
     state_out_axes=state_out_axes, owner=module,
   )
@@ -401,7 +406,7 @@ def pmap2_new_states(
   if axis_size is None:
     axis_size = jax.local_device_count()
   _, result = _map_new_states(
-    lambda: module.init_all_states(**init_kwargs), (), behavior='pmap',
+    lambda: _run_init(module, init_kwargs), (), behavior='pmap',
     axis_size=axis_size, axis_name=axis_name, state_tag=state_tag,
     state_out_axes=state_out_axes, owner=module,
   )
