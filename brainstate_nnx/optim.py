@@ -67,13 +67,42 @@ class OptaxOptimizer:
       self.register_trainable_weights(params)
 
   def register_trainable_weights(self, params: Mapping[Any, State]) -> 'OptaxOptimizer':
-    """Registers the ``{key: State}`` parameters and initialises ``tx``'s state."""
+    """Registers the parameters and initialises ``tx``'s state.
+
+    ``params`` is a mapping ``{key: State}`` (e.g. ``model.states(ParamState)``),
+    a Module (its ``nnx.Param`` States, keyed by path: the same keys as
+    ``grad(loss, model.states(nnx.Param))``), or a list/tuple of States (then
+    :meth:`update` takes the gradients as a list/tuple in the same order, as
+    ``grad(loss, [w, b])`` returns them).
+    """
+    from flax import nnx
+
+    self._sequence = False
     if isinstance(params, State):
-      raise TypeError('pass a mapping {key: State}, e.g. model.states(ParamState)')
+      raise TypeError(
+        'OptaxOptimizer needs several parameters: pass a mapping {key: State} '
+        '(e.g. model.states(brainstate.ParamState)), a Module, or a list of '
+        f'States such as [{type(params).__name__}], not a single State.'
+      )
+    if isinstance(params, nnx.Module):
+      from .nn import states as _states
+
+      params = _states(params, nnx.Param)
+    elif isinstance(params, (list, tuple)):
+      self._sequence = True
+      params = dict(enumerate(params))
+    elif not isinstance(params, Mapping):
+      raise TypeError(
+        f'params must be a mapping {{key: State}} (e.g. model.states(brainstate.ParamState)), '
+        f'a Module or a list of States; got {type(params).__name__}.'
+      )
     params = dict(params)
     for k, st in params.items():
       if not isinstance(st, State):
-        raise TypeError(f'parameter {k!r} is a {type(st).__name__}, not a State')
+        raise TypeError(
+          f'parameter {k!r} is a {type(st).__name__}, not a State; pass '
+          'model.states(brainstate.ParamState) or a list of ParamStates.'
+        )
     self.param_states = params
     self.opt_state = OptimizerState(self.tx.init(self._values()), name='opt_state')
     return self
@@ -85,6 +114,15 @@ class OptaxOptimizer:
     """Applies one optax step with ``grads`` keyed like the registered States."""
     if self.opt_state is None:
       raise ValueError('call register_trainable_weights(params) before update(grads)')
+    if getattr(self, '_sequence', False):
+      if not isinstance(grads, (list, tuple)) or len(grads) != len(self.param_states):
+        raise ValueError(
+          f'the optimizer was given {len(self.param_states)} States as a list; '
+          'pass the gradients as a list/tuple in the same order (what '
+          f'grad(loss, [w, b, ...]) returns), got {type(grads).__name__}'
+          + (f' of length {len(grads)}' if isinstance(grads, (list, tuple)) else '')
+        )
+      grads = dict(enumerate(grads))
     grads = dict(grads)
     if grads.keys() != self.param_states.keys():
       missing = set(self.param_states) - set(grads)
@@ -95,6 +133,18 @@ class OptaxOptimizer:
       )
     params = self._values()
     grads = {k: grads[k] for k in params}
+    for k in params:
+      p_tree, g_tree = jax.tree.structure(params[k]), jax.tree.structure(grads[k])
+      if p_tree != g_tree:
+        raise ValueError(
+          f'gradient for parameter {k!r} has structure {g_tree}, the parameter has {p_tree}')
+      for p_leaf, g_leaf in zip(jax.tree.leaves(params[k]), jax.tree.leaves(grads[k])):
+        if jax.numpy.shape(p_leaf) != jax.numpy.shape(g_leaf):
+          raise ValueError(
+            f'gradient for parameter {k!r} has shape {jax.numpy.shape(g_leaf)}, the '
+            f'parameter has shape {jax.numpy.shape(p_leaf)}; the update would '
+            'change the shape of the parameter.'
+          )
     updates, new_state = self.tx.update(grads, self.opt_state.value, params)
     self.opt_state.value = new_state
     new_params = optax.apply_updates(params, updates)

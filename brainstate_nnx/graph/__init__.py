@@ -43,8 +43,12 @@ from ._operations import (
   iter_leaf,
   iter_node,
 )
+from ._flatten import flatten, unflatten, GraphDef, RefMap, register_graph_node_type
+from ._convert import graph_to_tree, tree_to_graph, NodeStates, split_context, merge_context
 
 __all__ = [
   'treefy_split', 'treefy_merge', 'treefy_states', 'update_states', 'pop_states',
   'states', 'nodes', 'graphdef', 'clone', 'iter_leaf', 'iter_node',
+  'flatten', 'unflatten', 'GraphDef', 'RefMap', 'register_graph_node_type',
+  'graph_to_tree', 'tree_to_graph', 'NodeStates', 'split_context', 'merge_context',
 ]

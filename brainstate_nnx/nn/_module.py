@@ -199,6 +199,27 @@ class Module(nnx.Module, ParamDesc):
           value = nnx.data(value)
     super().__setattr__(name, value)
 
+  def __deepcopy__(self, memo=None):
+    # nnx's Pytree.__deepcopy__ (split / deepcopy / merge) drops ``memo``, so
+    # an attribute pointing back at the module (e.g. ``self.step =
+    # transform.jit(self._step)``) recursed forever. Copy attribute by
+    # attribute with the memo instead: shared States and sub-modules stay
+    # shared inside the copy, and back references land on the copy.
+    import copy
+
+    memo = {} if memo is None else memo
+    if id(self) in memo:
+      return memo[id(self)]
+    new = object.__new__(type(self))
+    memo[id(self)] = new
+    for key, value in vars(self).items():
+      if key == '_pytree__state':
+        value = type(value)(value._initializing, value._is_setup)
+      else:
+        value = copy.deepcopy(value, memo)
+      object.__setattr__(new, key, value)
+    return new
+
   def _check_valid_context(self, error_msg) -> None:
     # BrainState allows attribute assignment inside its transforms.
     if not _context.CONTEXT.frames:

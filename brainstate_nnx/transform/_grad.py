@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax import nnx
+
 from .. import _context
 from .._context import CaptureFrame
 from .._state import State
@@ -34,9 +36,15 @@ def _flatten_grad_states(grad_states):
   if isinstance(grad_states, dict):  # FlattedDict / states() mappings too
     grad_states = dict(grad_states)
   leaves, tree = jax.tree.flatten(
-    grad_states, is_leaf=lambda x: isinstance(x, State)
+    grad_states, is_leaf=lambda x: isinstance(x, (State, nnx.Pytree))
   )
   for leaf in leaves:
+    if isinstance(leaf, nnx.Pytree) and not isinstance(leaf, nnx.Variable):
+      raise TypeError(
+        f'grad_states must be a State, a sequence or a dict of States, not a '
+        f'{type(leaf).__name__} (a Module). Pass its States, e.g. '
+        f'grad_states=module.states(brainstate.ParamState).'
+      )
     if not isinstance(leaf, State):
       raise TypeError(
         f'grad_states must hold States only; got {type(leaf).__name__}: {leaf!r}'

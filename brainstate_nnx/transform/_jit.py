@@ -294,6 +294,16 @@ class JittedFunction:
         pass
     return bound
 
+  def __deepcopy__(self, memo):
+    # A fresh wrapper around a deep copy of the function: a bound method of a
+    # Module being copied binds to the copy (found in ``memo``), so the copy's
+    # jitted method uses the copy's States. Compiled programs are not shared.
+    import copy
+
+    new = JittedFunction(copy.deepcopy(self.fun, memo), **self._options)
+    memo[id(self)] = new
+    return new
+
   def __reach__(self):
     return (self.fun,)
 
