@@ -92,3 +92,64 @@ __all__ += [
 from ._rnns import RNNCell, ValinaRNNCell, GRUCell, MGUCell, LSTMCell, URLSTMCell
 
 __all__ += ['RNNCell', 'ValinaRNNCell', 'GRUCell', 'MGUCell', 'LSTMCell', 'URLSTMCell']
+
+# -- parameters, transforms, regularization, metrics (p10) --------------------
+from ._param_transform import (
+  Transform, IdentityT, SigmoidT, SoftplusT, NegSoftplusT, LogT, ExpT, TanhT,
+  SoftsignT, AffineT, ChainT, MaskedT, ClipT, ReluT, PositiveT, NegativeT,
+  ScaledSigmoidT, PowerT, OrderedT, SimplexT, UnitVectorT,
+)
+
+__all__ += [
+  'Transform', 'IdentityT', 'SigmoidT', 'SoftplusT', 'NegSoftplusT', 'LogT',
+  'ExpT', 'TanhT', 'SoftsignT', 'AffineT', 'ChainT', 'MaskedT', 'ClipT', 'ReluT',
+  'PositiveT', 'NegativeT', 'ScaledSigmoidT', 'PowerT', 'OrderedT', 'SimplexT',
+  'UnitVectorT',
+]
+from ._regularization import (
+  Regularization, ChainedReg, GaussianReg, L1Reg, L2Reg, ElasticNetReg,
+  HuberReg, GroupLassoReg, TotalVariationReg, MaxNormReg, EntropyReg,
+  OrthogonalReg, SpectralNormReg, StudentTReg, CauchyReg, UniformReg,
+  LogNormalReg, ExponentialReg, GammaReg, BetaReg, HorseshoeReg,
+  InverseGammaReg, LogUniformReg, SpikeAndSlabReg, DirichletReg,
+)
+
+__all__ += [
+  'Regularization', 'ChainedReg', 'GaussianReg', 'L1Reg', 'L2Reg',
+  'ElasticNetReg', 'HuberReg', 'GroupLassoReg', 'TotalVariationReg',
+  'MaxNormReg', 'EntropyReg', 'OrthogonalReg', 'SpectralNormReg',
+  'StudentTReg', 'CauchyReg', 'UniformReg', 'LogNormalReg', 'ExponentialReg',
+  'GammaReg', 'BetaReg', 'HorseshoeReg', 'InverseGammaReg', 'LogUniformReg',
+  'SpikeAndSlabReg', 'DirichletReg',
+]
+from ._param import Param, Const
+
+__all__ += ['Param', 'Const']
+from ._metrics import (
+  MetricState, Metric, AverageMetric, WelfordMetric, AccuracyMetric,
+  MultiMetric, PrecisionMetric, RecallMetric, F1ScoreMetric, ConfusionMatrix,
+)
+
+__all__ += [
+  'MetricState', 'Metric', 'AverageMetric', 'WelfordMetric', 'AccuracyMetric',
+  'MultiMetric', 'PrecisionMetric', 'RecallMetric', 'F1ScoreMetric',
+  'ConfusionMatrix',
+]
+from ._delay import Delay, DelayAccess, StateWithDelay, InterpolationRegistry
+from ._dynamics import (
+  Dynamics, receive_update_output, not_receive_update_output,
+  receive_update_input, not_receive_update_input, Prefetch, PrefetchDelay,
+  PrefetchDelayAt, OutputDelayAt, init_maybe_prefetch,
+)
+from ._exp_euler import exp_euler_step
+
+__all__ += [
+  'Delay', 'DelayAccess', 'StateWithDelay', 'InterpolationRegistry',
+  'Dynamics', 'receive_update_output', 'not_receive_update_output',
+  'receive_update_input', 'not_receive_update_input', 'Prefetch',
+  'PrefetchDelay', 'PrefetchDelayAt', 'OutputDelayAt', 'init_maybe_prefetch',
+  'exp_euler_step',
+]
+from ._hidata import HiData
+
+__all__ += ['HiData']
