@@ -28,6 +28,7 @@ NOTEBOOKS = [
   '15_error_handling_and_checks.ipynb',
   '16_debugging.ipynb',
   '17_ir_optimisation.ipynb',
+  '40_parameter_transforms.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'
