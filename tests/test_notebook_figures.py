@@ -29,6 +29,7 @@ NOTEBOOKS = [
   '16_debugging.ipynb',
   '17_ir_optimisation.ipynb',
   '40_parameter_transforms.ipynb',
+  '41_constraining_and_regularizing.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'
