@@ -30,6 +30,7 @@ NOTEBOOKS = [
   '17_ir_optimisation.ipynb',
   '40_parameter_transforms.ipynb',
   '41_constraining_and_regularizing.ipynb',
+  '42_collective_operations.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'
