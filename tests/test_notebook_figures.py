@@ -31,6 +31,7 @@ NOTEBOOKS = [
   '40_parameter_transforms.ipynb',
   '41_constraining_and_regularizing.ipynb',
   '42_collective_operations.ipynb',
+  '43_custom_states_and_mixins.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'
