@@ -206,3 +206,15 @@ def test_docstring_examples():
       runner.run(t)
   res = runner.summarize(verbose=False)
   assert res.attempted >= 21 and res.failed == 0
+
+
+@pytest.mark.parametrize('name', ['ExpT', 'SoftsignT', 'LogT', 'TanhT'])
+def test_missing_bounds_error_names_the_class_like_brainstate(name):
+  # ExpT / SoftsignT used to borrow LogT's / TanhT's __init__, so the
+  # TypeError for a forgotten bound named the wrong class.
+  with pytest.raises(TypeError) as ours:
+    getattr(bsn.nn, name)()
+  with pytest.raises(TypeError) as real:
+    getattr(brainstate.nn, name)()
+  assert str(ours.value) == str(real.value)
+  assert f'{name}.__init__()' in str(ours.value)

@@ -28,6 +28,10 @@ NOTEBOOKS = [
   '15_error_handling_and_checks.ipynb',
   '16_debugging.ipynb',
   '17_ir_optimisation.ipynb',
+  '40_parameter_transforms.ipynb',
+  '41_constraining_and_regularizing.ipynb',
+  '42_collective_operations.ipynb',
+  '43_custom_states_and_mixins.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'

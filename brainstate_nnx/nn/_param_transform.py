@@ -307,7 +307,9 @@ class ExpT(Transform):
 
   __module__ = 'brainstate_nnx.nn'
 
-  __init__ = LogT.__init__
+  def __init__(self, lower) -> None:  # own signature: errors name ExpT
+    _bounds(self, lower)
+
   __repr__ = LogT.__repr__
   forward = LogT.forward
   inverse = LogT.inverse
@@ -353,7 +355,9 @@ class SoftsignT(Transform):
 
   __module__ = 'brainstate_nnx.nn'
 
-  __init__ = TanhT.__init__
+  def __init__(self, lower, upper) -> None:  # own signature: errors name SoftsignT
+    _bounds(self, lower, upper)
+
   __repr__ = TanhT.__repr__
 
   def forward(self, x):
