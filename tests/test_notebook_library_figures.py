@@ -15,6 +15,7 @@ NOTEBOOKS = {
   # notebook: the least number of shared cells that must print something
   '30_getting_started.ipynb': 6,
   '31_common_layers.ipynb': 10,
+  '32_activations_normalization.ipynb': 10,
 }
 
 
