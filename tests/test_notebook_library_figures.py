@@ -14,8 +14,8 @@ from test_notebook_figures import ONLY, OURS, REAL, ROOT, _code_cells, _run
 NOTEBOOKS = {
   # notebook: the least number of shared cells that must print something
   '30_getting_started.ipynb': 6,
-  '31_common_layers.ipynb': 10,
-  '32_activations_normalization.ipynb': 10,
+  '31_common_layers.ipynb': 9,
+  '32_activations_normalization.ipynb': 6,
 }
 
 
