@@ -6,12 +6,13 @@ Run from the repository root::
     .venv/bin/python benchmarks/run_large.py            # ~3-5 minutes on 2 cores
     .venv/bin/python benchmarks/run_large.py --quick    # smoke run
 
-The model: a residual MLP of ``--blocks`` (default 100) blocks, width 64,
-batch 32. Each block has its own parameters -- a weight (64x64), a bias and
-the scale/shift of a layer norm -- and a step counter it increments on every
-call: 5 States a block, 500 in all (400 parameters). One step is a forward
-pass, an MSE loss, gradients and an SGD update of the 400 parameters, plus the
-100 counter writes.
+The model: a residual MLP of ``--blocks`` (default 24) blocks, width 32,
+batch 16. Each block has its own parameters -- four linear layers (weight and
+bias) and three norms (scale and shift) -- its own norm states (running mean
+and variance of each norm, updated on every call) and a step counter: 21
+States a block, 504 in all (336 parameters). One step is a forward pass, an
+MSE loss, gradients and an SGD update of the parameters, plus the 168 writes
+of the other States.
 
 Variants, all in this one process, side by side, from the same weights:
 
@@ -38,7 +39,7 @@ import time
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--quick', action='store_true')
-p.add_argument('--blocks', type=int, default=100)
+p.add_argument('--blocks', type=int, default=24)
 p.add_argument('--first', type=int, default=None, help='fresh builds per variant')
 p.add_argument('--cpu', type=int, default=None, help='pin to this core (-1: do not pin)')
 ARGS = p.parse_args()
@@ -68,116 +69,139 @@ VARIANTS = {
   'E': 'brainstate_nnx.transform.jit',
 }
 ORDER = list(VARIANTS)
-WIDTH, BATCH, LR = 64, 32, 0.01
+WIDTH, BATCH, LR = 32, 16, 0.01
 N = ARGS.blocks
 FIRST = ARGS.first or (2 if ARGS.quick else 5)
 ROUNDS, CALLS = (3, 10) if ARGS.quick else (8, 30)
+
+
+PARAMS = ('w1', 'b1', 'w2', 'b2', 'w3', 'b3', 'w4', 'b4', 'g1', 's1', 'g2', 's2', 'g3', 's3')
+STATS = ('m1', 'v1', 'm2', 'v2', 'm3', 'v3')
+MOM = 0.9
 
 
 def init(seed=0):
   rng = np.random.RandomState(seed)
   blocks = []
   for _ in range(N):
-    blocks.append(dict(
-      w=(rng.randn(WIDTH, WIDTH) / np.sqrt(WIDTH) * 0.5).astype(np.float32),
-      b=np.zeros(WIDTH, np.float32),
-      g=np.ones(WIDTH, np.float32),
-      s=np.zeros(WIDTH, np.float32),
-    ))
+    bl = {}
+    for k in ('w1', 'w2', 'w3', 'w4'):
+      bl[k] = (rng.randn(WIDTH, WIDTH) / np.sqrt(WIDTH) * 0.5).astype(np.float32)
+    for k in ('b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 'm1', 'm2', 'm3'):
+      bl[k] = np.zeros(WIDTH, np.float32)
+    for k in ('g1', 'g2', 'g3', 'v1', 'v2', 'v3'):
+      bl[k] = np.ones(WIDTH, np.float32)
+    blocks.append(bl)
   x = rng.randn(BATCH, WIDTH).astype(np.float32)
   y = rng.randn(BATCH, WIDTH).astype(np.float32)
   return blocks, jnp.asarray(x), jnp.asarray(y)
 
 
-def block_fwd(h, w, b, g, s):
+def norm(h, g, s, m, v):
+  """Layer norm with scale/shift; also the new running mean/var of the batch."""
   mu = h.mean(-1, keepdims=True)
   var = ((h - mu) ** 2).mean(-1, keepdims=True)
-  n = (h - mu) / jnp.sqrt(var + 1e-5) * g + s
-  return h + jnp.tanh(n @ w + b)
+  out = (h - mu) / jnp.sqrt(var + 1e-5) * g + s
+  hs = jax.lax.stop_gradient(h)
+  return out, MOM * m + (1 - MOM) * hs.mean(0), MOM * v + (1 - MOM) * hs.var(0)
 
 
-KEYS = ('w', 'b', 'g', 's')
+def block_fwd(h, p, st):
+  """One block: ``p`` its parameters, ``st`` its running statistics (dicts).
+
+  Returns the output and the new statistics.
+  """
+  n1, m1, v1 = norm(h, p['g1'], p['s1'], st['m1'], st['v1'])
+  h = h + jnp.tanh(n1 @ p['w1'] + p['b1']) @ p['w2'] + p['b2']
+  n2, m2, v2 = norm(h, p['g2'], p['s2'], st['m2'], st['v2'])
+  h = h + jnp.tanh(n2 @ p['w3'] + p['b3']) @ p['w4'] + p['b4']
+  h, m3, v3 = norm(h, p['g3'], p['s3'], st['m3'], st['v3'])
+  return h, dict(m1=m1, v1=v1, m2=m2, v2=v2, m3=m3, v3=v3)
 
 
 # -- builders: each returns (call, read) ----------------------------------------
 def build(variant, blocks, x, y):
   if variant == 'A':
-    params = [{k: jnp.asarray(bl[k]) for k in KEYS} for bl in blocks]
+    params = [{k: jnp.asarray(bl[k]) for k in PARAMS} for bl in blocks]
+    stats = [{k: jnp.asarray(bl[k]) for k in STATS} for bl in blocks]
     counts = [jnp.zeros((), jnp.int32) for _ in blocks]
 
-    def loss_fn(params, x, y):
-      h = x
-      for p in params:
-        h = block_fwd(h, p['w'], p['b'], p['g'], p['s'])
-      return jnp.mean((h - y) ** 2)
+    def loss_fn(params, stats, x, y):
+      h, new = x, []
+      for p, st in zip(params, stats):
+        h, st = block_fwd(h, p, st)
+        new.append(st)
+      return jnp.mean((h - y) ** 2), new
 
     @jax.jit
-    def step(params, counts, x, y):
-      loss, g = jax.value_and_grad(loss_fn)(params, x, y)
+    def step(params, stats, counts, x, y):
+      (loss, stats), g = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, x, y)
       params = jax.tree.map(lambda p, d: p - LR * d, params, g)
-      return params, [c + 1 for c in counts], loss
+      return params, stats, [c + 1 for c in counts], loss
 
-    box = [params, counts]
+    box = [params, stats, counts]
 
     def call():
-      box[0], box[1], loss = step(box[0], box[1], x, y)
+      box[0], box[1], box[2], loss = step(box[0], box[1], box[2], x, y)
       return loss
 
-    return call, lambda: [np.asarray(p['w']) for p in box[0]]
+    return call, lambda: [np.asarray(p['w1']) for p in box[0]]
 
   if variant == 'C':
     class Block(nnx.Module):
       def __init__(self, bl):
-        self.w = nnx.Param(jnp.asarray(bl['w']))
-        self.b = nnx.Param(jnp.asarray(bl['b']))
-        self.g = nnx.Param(jnp.asarray(bl['g']))
-        self.s = nnx.Param(jnp.asarray(bl['s']))
-        # float: tree-mode nnx.value_and_grad differentiates every Variable
-        self.count = nnx.Variable(jnp.zeros((), jnp.float32))
-
-      def __call__(self, h):
-        return block_fwd(h, self.w[...], self.b[...], self.g[...], self.s[...])
+        for k in PARAMS:
+          setattr(self, k, nnx.Param(jnp.asarray(bl[k])))
+        for k in STATS:
+          setattr(self, k, nnx.BatchStat(jnp.asarray(bl[k])))
+        self.count = nnx.Variable(jnp.zeros((), jnp.int32))
 
     class Net(nnx.Module):
       def __init__(self):
         self.blocks = nnx.List([Block(bl) for bl in blocks])
 
-      def __call__(self, h):
-        for blk in self.blocks:
-          h = blk(h)
-        return h
-
     model = Net()
 
     def step(model, x, y):
-      def loss_fn(m):
-        return jnp.mean((m(x) - y) ** 2)
+      def loss_fn(params):
+        h, new = x, []
+        for blk, p in zip(model.blocks, params):
+          h, st = block_fwd(h, p, {k: getattr(blk, k)[...] for k in STATS})
+          new.append(st)
+        return jnp.mean((h - y) ** 2), new
 
-      loss, grads = nnx.value_and_grad(loss_fn, graph=False)(model)
-      for blk, gb in zip(model.blocks, grads.blocks):
-        blk.count[...] = blk.count[...] + 1
-        for k in KEYS:
+      params = [{k: getattr(blk, k)[...] for k in PARAMS} for blk in model.blocks]
+      (loss, new), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+      for blk, gb, st in zip(model.blocks, grads, new):
+        for k in PARAMS:
           v = getattr(blk, k)
-          v[...] = v[...] - LR * getattr(gb, k)[...]
+          v[...] = v[...] - LR * gb[k]
+        for k in STATS:
+          getattr(blk, k)[...] = st[k]
+        blk.count[...] = blk.count[...] + 1
       return loss
 
     jstep = nnx.jit_partial(step, model, graph=False)
-    return (lambda: jstep(x, y)), lambda: [np.asarray(blk.w[...]) for blk in model.blocks]
+    return (lambda: jstep(x, y)), lambda: [np.asarray(blk.w1[...]) for blk in model.blocks]
 
   lib = brainstate if variant == 'D' else brainstate_nnx
 
   class Block(lib.nn.Module):
     def __init__(self, bl):
       super().__init__()
-      self.w = lib.ParamState(jnp.asarray(bl['w']))
-      self.b = lib.ParamState(jnp.asarray(bl['b']))
-      self.g = lib.ParamState(jnp.asarray(bl['g']))
-      self.s = lib.ParamState(jnp.asarray(bl['s']))
+      for k in PARAMS:
+        setattr(self, k, lib.ParamState(jnp.asarray(bl[k])))
+      for k in STATS:
+        setattr(self, k, lib.BatchState(jnp.asarray(bl[k])))
       self.count = lib.ShortTermState(jnp.zeros((), jnp.int32))
 
     def __call__(self, h):
       self.count.value = self.count.value + 1
-      return block_fwd(h, self.w.value, self.b.value, self.g.value, self.s.value)
+      p = {k: getattr(self, k).value for k in PARAMS}
+      h, st = block_fwd(h, p, {k: getattr(self, k).value for k in STATS})
+      for k in STATS:
+        getattr(self, k).value = st[k]
+      return h
 
   class Net(lib.nn.Module):
     def __init__(self):
@@ -203,7 +227,7 @@ def build(variant, blocks, x, y):
       params[k].value = params[k].value - LR * grads[k]
     return loss
 
-  return (lambda: step(x, y)), lambda: [np.asarray(blk.w.value) for blk in model.blocks]
+  return (lambda: step(x, y)), lambda: [np.asarray(blk.w1.value) for blk in model.blocks]
 
 
 def main():
@@ -215,8 +239,9 @@ def main():
   print(f'- python {platform.python_version()}, jax {jax.__version__}, '
         f'brainstate {brainstate.__version__}, {os.cpu_count()} CPUs, '
         f'pinned to core {ARGS.cpu if ARGS.cpu is not None else 1}')
-  print(f'- residual MLP: {N} blocks x (W {WIDTH}x{WIDTH}, b, norm scale, norm shift, '
-        f'step counter) = {5 * N} States; batch {BATCH}; SGD step (lr {LR})')
+  print(f'- residual MLP: {N} blocks x (4 linear layers {WIDTH}x{WIDTH} with bias, 3 norms with '
+        f'scale/shift and running mean/var, a step counter) = {21 * N} States '
+        f'({14 * N} parameters); batch {BATCH}; SGD step (lr {LR})')
   jax.block_until_ready(jax.jit(lambda a: a + 1)(jnp.ones(3)))  # warm JAX up
 
   first = {v: [] for v in ORDER}

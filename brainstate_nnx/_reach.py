@@ -23,7 +23,7 @@ Example::
   ...     super().__init__()
   ...     self.w = brainstate.ParamState(jnp.ones(2))
   >>> model = Lin()
-  >>> states, nodes = reachable(lambda x: model.w.value * x)
+  >>> states, nodes = reachable(len, extra=[model])     # ``len`` holds nothing
   >>> states == [model.w], nodes == [model]
   (True, True)
 """

@@ -40,6 +40,7 @@ from flax.nnx import reprlib
 from flax.nnx import variablelib as _vl
 
 from . import _context
+from . import _units
 from ._error import TraceContextError
 from . import _state_hook_manager as _hooks
 from ._state_global_hooks import GlobalHookRegistry
@@ -756,7 +757,7 @@ class HiddenState(ShortTermState):
   def _check_value(self, value):
     if isinstance(value, nnx.Variable):
       value = value.get_value()
-    if not isinstance(value, (np.ndarray, jax.Array)):
+    if not isinstance(value, (np.ndarray, jax.Array)) and not _units.is_quantity(value):
       raise TypeError(
         f'Currently, {HiddenState.__name__} only supports numpy.ndarray, '
         f'jax.Array or brainunit.Quantity. But we got {type(value)}.'

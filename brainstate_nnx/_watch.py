@@ -26,7 +26,7 @@ Example::
   >>> f = brainstate.transform.jit(lambda: w[...] * 2)
   >>> f()
   Array([2., 2.], dtype=float32)
-  >>> w[...] = jnp.full(2, 5.0)
+  >>> w[...] = jnp.array([5.0, 5.0])
   >>> f()                                   # not a stale constant
   Array([10., 10.], dtype=float32)
 """

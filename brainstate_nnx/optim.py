@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import jax
 import optax
+from flax import nnx
 
 from ._state import LongTermState, State
 
@@ -108,7 +109,7 @@ class OptaxOptimizer:
     return self
 
   def _values(self) -> dict:
-    return {k: st.value for k, st in self.param_states.items()}
+    return {k: _plain_dicts(st.value) for k, st in self.param_states.items()}
 
   def update(self, grads: Mapping[Any, Any]) -> None:
     """Applies one optax step with ``grads`` keyed like the registered States."""
@@ -132,7 +133,7 @@ class OptaxOptimizer:
         f'{sorted(map(str, missing))}, unexpected: {sorted(map(str, extra))}'
       )
     params = self._values()
-    grads = {k: grads[k] for k in params}
+    grads = {k: _plain_dicts(grads[k]) for k in params}
     for k in params:
       p_tree, g_tree = jax.tree.structure(params[k]), jax.tree.structure(grads[k])
       if p_tree != g_tree:
@@ -154,3 +155,15 @@ class OptaxOptimizer:
 
   def __repr__(self):
     return f'OptaxOptimizer(tx={self.tx!r}, params={len(self.param_states)})'
+
+
+def _plain_dicts(tree):
+  """``tree`` with every ``nnx.State`` mapping turned into a plain dict.
+
+  ``nnx.Optimizer.update`` (through ``nnx.update``) stores the new value of a
+  dict-valued State (BrainState's layers hold ``{'weight': ..., 'bias': ...}``)
+  as an ``nnx.State``; optax needs the structure it was initialised with.
+  """
+  if isinstance(tree, nnx.State):
+    return tree.to_pure_dict()
+  return tree

@@ -46,6 +46,14 @@ def test_flax_layers_convert_with_equal_outputs():
   assert type(ours) is bsn.nn.Linear
   np.testing.assert_allclose(ours(X), lin(X), rtol=1e-6)
 
+  ln = nnx.LayerNorm(3, rngs=rngs)
+  ln.scale[...] = jnp.array([1.0, 2.0, 3.0])
+  ln.bias[...] = jnp.array([0.1, 0.2, 0.3])
+  ours_ln = interop.from_nnx(ln)
+  assert type(ours_ln) is bsn.nn.LayerNorm
+  np.testing.assert_allclose(ours_ln(X), ln(X), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(interop.to_flax_layers(ours_ln)(X), ln(X), rtol=1e-5, atol=1e-6)
+
   emb = nnx.Embed(7, 3, rngs=rngs)
   idx = jnp.array([0, 3, 6])
   np.testing.assert_allclose(interop.from_nnx(emb)(idx), emb(idx))

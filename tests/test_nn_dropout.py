@@ -347,3 +347,13 @@ def test_orbax_checkpoint_carries_the_owned_stream_and_running_stats(tmp_path):
                                 jax.random.key_data(model.drop.rngs.value))
   with bsn.environ.context(fit=True):                   # the same next mask
     np.testing.assert_array_equal(fresh(x), model(x))
+
+
+def test_dropout_fixed_with_owned_stream_draws_brainstate_bits():
+  bst.random.seed(5)
+  ref = bst.nn.DropoutFixed(6, prob=0.5)
+  ref.init_state(batch_size=2)
+  ours = bsn.nn.DropoutFixed(6, prob=0.5, rngs=5)
+  bsn.nn.init_all_states(ours, batch_size=2)
+  np.testing.assert_array_equal(ours.mask.value, ref.mask.value)
+  assert sorted(ours.states().keys()) == [('mask',), ('rngs',)]

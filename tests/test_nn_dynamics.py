@@ -322,3 +322,33 @@ def test_brainunit_times_states_and_exp_euler_match_brainstate():
       m(jnp.full(2, float(k)) * u.mV)
     assert u.get_unit(late()) == u.mV
     _close(late(), jnp.full(2, 1.0))
+
+
+def test_take_aware_unit_delay_and_diffusion_unit_check_match_brainstate():
+  import brainunit as u
+  out = []
+  for lib in (bsn, brainstate):
+    with lib.environ.context(dt=0.1):
+      d = lib.nn.Delay(jnp.zeros((2,)) * u.mV, time=1.0, take_aware_unit=True)
+      d.register_entry('e', 0.5)
+      d.init_state()
+      for i in range(10):
+        d.update(jnp.ones((2,)) * i * u.mV)
+      r = d.at('e')
+    assert u.get_unit(r) == u.mV
+    out.append(u.get_mantissa(r))
+    with lib.environ.context(dt=0.1 * u.ms):
+      with pytest.raises(ValueError, match='Unit mismatch between drift and diffusion'):
+        lib.nn.exp_euler_step(lambda v: -v / (10 * u.ms), lambda v: 1.0 * u.mV, jnp.ones(2) * u.mV)
+  _close(out[0], out[1])
+
+
+def test_hidata_subclasses_are_dataclasses():
+  import dataclasses
+
+  class State(bsn.nn.HiData):
+    x: float
+
+  assert dataclasses.is_dataclass(bsn.nn.HiData) and dataclasses.is_dataclass(State)
+  s = State(x=1.0, name='s')
+  assert s.x == 1.0 and jax.tree.leaves(s) == [1.0]

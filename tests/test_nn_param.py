@@ -319,3 +319,12 @@ def test_docstring_examples():
       runner.run(t)
   res = runner.summarize(verbose=False)
   assert res.attempted >= 5 and res.failed == 0
+
+
+def test_const_and_init_with_quantity_match_brainstate():
+  import brainunit as u
+  for lib in (bsn, brainstate):
+    c = lib.nn.Param.init(jnp.ones(3) * u.mV, sizes=(3,))
+    assert isinstance(c, lib.nn.Const) and u.get_unit(c.value()) == u.mV
+    c.set_value(jnp.full(3, 2.0) * u.mV)
+    np.testing.assert_allclose(u.get_mantissa(c.value()), 2.0)

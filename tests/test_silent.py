@@ -413,3 +413,22 @@ def test_jit_threads_only_used_states_of_a_large_closure():
   for k in range(3):
     np.testing.assert_allclose(f(jnp.full(2, float(k))), [k, k])
   assert f.states == [m.used]
+
+
+# --------------------------------------------------------------------------
+# docstring examples of the core modules touched here
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', [
+  'brainstate_nnx._reach', 'brainstate_nnx._watch', 'brainstate_nnx._lane_ops',
+  'brainstate_nnx.transform._jit', 'brainstate_nnx.transform._state_plan',
+  'brainstate_nnx.transform._stateful_run', 'brainstate_nnx.transform._grad',
+  'brainstate_nnx.transform._jacobian', 'brainstate_nnx.transform._unvmap',
+])
+def test_core_docstring_examples(name):
+  import doctest
+  import importlib
+
+  module = importlib.import_module(name)
+  res = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+  assert res.failed == 0 and res.attempted > 0

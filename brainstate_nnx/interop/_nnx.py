@@ -3,7 +3,7 @@
 A brainstate_nnx model already *is* an NNX model, so ``to_nnx(model)`` returns
 it unchanged (zero copy) and ``from_nnx`` of a brainstate_nnx model too. Flax
 layers with a brainstate_nnx counterpart (``nnx.Linear``, ``nnx.Embed``,
-``nnx.Conv``, ``nnx.LSTMCell``, ``nnx.Sequential`` of those) are converted to
+``nnx.Conv``, ``nnx.LayerNorm``, ``nnx.LSTMCell``, ``nnx.Sequential`` of those) are converted to
 it with their weights, so outputs are equal; any other NNX module is
 *adopted* in place (its Variables become trackable States) and returned.
 
@@ -168,7 +168,33 @@ def _conv_out(layer, ctx):
   return m
 
 
+def _layernorm_in(m, ctx):
+  scale = None if m.scale is None else m.scale[...]
+  bias = None if m.bias is None else m.bias[...]
+  n = int(m.num_features)
+  kw = {}
+  if scale is not None:
+    kw['scale_init'] = lambda *a, **k: scale
+  if bias is not None:
+    kw['bias_init'] = lambda *a, **k: bias
+  return _ours('LayerNorm')((n,), epsilon=float(m.epsilon), use_scale=scale is not None,
+                            use_bias=bias is not None, **kw)
+
+
+def _layernorm_out(layer, ctx):
+  p = layer.weight.value if getattr(layer, 'weight', None) is not None else {}
+  n = int(layer.in_size[-1])
+  m = nnx.LayerNorm(n, epsilon=float(layer.epsilon), use_scale='scale' in p,
+                    use_bias='bias' in p, rngs=nnx.Rngs(0))
+  if 'scale' in p:
+    m.scale[...] = p['scale']
+  if 'bias' in p:
+    m.bias[...] = p['bias']
+  return m
+
+
 for _m in (
+  LayerMapping('LayerNorm', nnx.LayerNorm, _layernorm_in, _layernorm_out),
   LayerMapping('Linear', nnx.Linear, _linear_in, _linear_out),
   LayerMapping('Embedding', nnx.Embed, _embed_in, _embed_out),
   LayerMapping('LSTMCell', nnx.LSTMCell, _lstm_in, _lstm_out),

@@ -153,3 +153,9 @@ __all__ += [
 from ._hidata import HiData
 
 __all__ += ['HiData']
+
+# -- event-driven connectivity (dyn) -------------------------------------------
+from ._event_linear import EventLinear
+from ._event_fixedprob import FixedNumConn, EventFixedNumConn, EventFixedProb
+
+__all__ += ['EventLinear', 'FixedNumConn', 'EventFixedNumConn', 'EventFixedProb']

@@ -164,13 +164,6 @@ def _time_float(t, unit):
   return float(t)
 
 
-class _Static:
-  """Holds the unit of a delayed Quantity output; nnx keeps it static."""
-
-  def __init__(self, tree):
-    self.tree = tree
-
-
 class _Entries(dict):
   """Registered delay entries; a dict subclass, so nnx keeps it static (a leaf)."""
 
@@ -375,7 +368,9 @@ class Delay(Module):
       slot = jax.lax.stop_gradient(slot)
       idx = (slot,) + indices
       out = jax.tree.map(lambda a: a[idx], self.history.value)
-      return out if self._unit is None else maybe_attach_unit(out, self._unit.tree)
+      if self._unit is None or is_quantity(out):
+        return out
+      return maybe_attach_unit(out, self._unit)
 
   def retrieve_at_time(self, delay_time, *indices):
     """The value at time ``delay_time`` (needs ``environ`` ``t``), interpolated."""
@@ -408,8 +403,8 @@ class Delay(Module):
   def _write(self, value) -> None:
     slot = jnp.asarray(self.write_ptr.value // self.update_every_step, dtype=environ.dutype())
     slot = jax.lax.stop_gradient(slot)
-    if self._unit is not None:  # a Quantity output is stored as its mantissa
-      value = _decimal(value / self._unit.tree)
+    if self._unit is not None and not is_quantity(self.history.value):
+      value = _decimal(value / self._unit)  # a Quantity stored in a plain buffer: its mantissa
     self.history.value = jax.tree.map(lambda h, v: h.at[slot].set(v), self.history.value, value)
 
   def update(self, current) -> None:
@@ -417,7 +412,7 @@ class Delay(Module):
     with jax.ensure_compile_time_eval():
       assert self.history is not None, 'The delay history is not initialized.'
       if self.take_aware_unit and self._unit is None and is_quantity(current):
-        self._unit = _Static(current.unit)
+        self._unit = current.unit
       if self.update_every is None:
         self._write(current)
       else:

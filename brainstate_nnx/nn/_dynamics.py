@@ -332,12 +332,7 @@ def init_maybe_prefetch(target: Any, *args, **kwargs) -> None:
   if isinstance(target, Prefetch):
     _item(target)
   elif isinstance(target, PrefetchDelay):
-    assert isinstance(target.module, Dynamics), (
-      f'The target module should be an instance of Dynamics. But got {target.module}.')
-    delay = target.module.get_after_update(_prefetch_delay_key(target.item, None))
-    if not isinstance(delay, StateWithDelay):
-      raise TypeError(f'The prefetch target should be a {StateWithDelay.__name__} when '
-                      f'accessing its delay. But got {delay}.')
+    _get_prefetch_item_delay(target)
 
 
 def receive_update_output(cls: T) -> T:
@@ -364,3 +359,19 @@ def not_receive_update_input(cls: T) -> T:
   if hasattr(cls, '_receive_update_input'):
     delattr(cls, '_receive_update_input')
   return cls
+
+
+# BrainState's private helper names (its tests and some user code import them)
+_get_prefetch_item = _item
+_get_prefetch_delay_key = _prefetch_delay_key
+_get_output_delay_key = _output_delay_key
+
+
+def _get_prefetch_item_delay(target) -> Delay:
+  assert isinstance(target.module, Dynamics), (
+    f'The target module should be an instance of Dynamics. But got {target.module}.')
+  delay = target.module.get_after_update(_prefetch_delay_key(target.item, None))
+  if not isinstance(delay, StateWithDelay):
+    raise TypeError(f'The prefetch target should be a {StateWithDelay.__name__} when '
+                    f'accessing its delay. But got {delay}.')
+  return delay

@@ -105,5 +105,13 @@ def _exp_euler_units(fn, diffusion, args, kwargs):
   x_next = state + dt * phi * drift
   if diffusion is not None:
     noise = random.randn_like(x_m)
-    x_next = x_next + diffusion(*args, **kwargs) * u.math.sqrt(dt) * noise
+    term = diffusion(*args, **kwargs) * u.math.sqrt(dt) * noise
+    if u.get_dim(x_next) != u.get_dim(term):
+      raise ValueError(
+        f'Unit mismatch between drift and diffusion terms. State has unit '
+        f'{u.get_unit(state)}, drift produces unit {u.get_unit(x_next)}, expected '
+        f'diffusion unit {u.get_unit(x_next) / u.get_unit(dt) ** 0.5}, but got '
+        f'{u.get_unit(term)}.'
+      )
+    x_next = x_next + term
   return x_next

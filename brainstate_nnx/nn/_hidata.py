@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict
 
 import jax
@@ -30,8 +31,13 @@ class HiData:
 
   __module__ = 'brainstate_nnx.nn'
 
+  _brainstate_dataclass = True
+  name: str = None
+  children: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
   def __init_subclass__(cls, **kwargs):
     super().__init_subclass__(**kwargs)
+    dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     _register(cls)
 
   def __init__(self, children: Dict[str, Any] = None, name: str = None, **kwargs):
@@ -184,4 +190,10 @@ def _register(cls):
   jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
 
 
+HiData = dataclasses.dataclass(init=False, repr=False, eq=False)(HiData)
 _register(HiData)
+
+
+def is_dataclass(cls) -> bool:
+  """Whether ``cls`` is a HiData-style dataclass (HiData and its subclasses are)."""
+  return hasattr(cls, '_brainstate_dataclass')

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from .. import environ
 from .._state import ParamState, State
@@ -104,7 +105,7 @@ class Param(Module):
     if not isinstance(t, Transform):
       raise TypeError(f't must be an instance of Transform. But got {type(t)}.')
     val = t.inverse(val)
-    self.val = ParamState(val) if fit else val
+    self.val = ParamState(val) if fit else nnx.data(val)  # (a Quantity is data too)
 
   # -- cache ---------------------------------------------------------------------
   def _stored(self):
@@ -164,7 +165,7 @@ class Param(Module):
     if isinstance(self.val, State):
       self.val.value = value
     else:
-      self.val = value
+      self.val = nnx.data(value)
 
   def reg_loss(self):
     """The regularizer's loss on ``value()``; ``0.0`` if fixed or unregularized."""
@@ -288,3 +289,15 @@ def _check_shape(value, sizes) -> None:
       raise ValueError(
         f'The shape of the parameter {shape} does not match with the given size {sizes}'
       )
+
+
+def _are_broadcastable_shapes(shape1, shape2) -> bool:
+  """Whether the trailing dimensions of two shapes agree (or one of them is 1)."""
+  return all(a == b or 1 in (a, b) for a, b in zip(shape1[::-1], shape2[::-1]))
+
+
+def _expand_params_to_match_sizes(params, sizes):
+  """``params`` with leading axes added until it has ``len(sizes)`` dimensions."""
+  for _ in range(len(sizes) - params.ndim):
+    params = jnp.expand_dims(params, axis=0)
+  return params

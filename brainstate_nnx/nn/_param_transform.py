@@ -35,6 +35,9 @@ def _clipped_exp(x, max_value: float = 20.0):
   return jnp.exp(jnp.clip(x, max=max_value))
 
 
+save_exp = _clipped_exp  # BrainState's (module-level, not exported) name
+
+
 def _sum_last(v):
   """Sums the event (last) axis; a scalar is summed to a scalar."""
   return jnp.sum(v, axis=-1) if jnp.ndim(v) > 0 else jnp.sum(v)

@@ -521,8 +521,8 @@ class SpectralNormReg(Regularization):
     self.max_value = self._hyper(max_value)
     self.n_power_iterations = n_power_iterations
 
-  @staticmethod
-  def _sigma(W):
+  def _estimate_spectral_norm(self, W):
+    """The largest singular value (2-D view; the norm for 1-D, ``|W|`` for a scalar)."""
     if W.ndim == 0:
       return jnp.abs(W)
     if W.ndim == 1:
@@ -532,14 +532,14 @@ class SpectralNormReg(Regularization):
     return jnp.linalg.svd(W, compute_uv=False)[0]
 
   def loss(self, value):
-    return self.weight * jax.nn.relu(self._sigma(value) - _pos(self.max_value)) ** 2
+    return self.weight * jax.nn.relu(self._estimate_spectral_norm(value) - _pos(self.max_value)) ** 2
 
   def sample_init(self, shape):
     shape = _size(shape)
     top = _pos(self.max_value)
     sample = random.randn(*shape)
     if len(shape) >= 2:
-      return sample * (top / (self._sigma(sample) + _EPS))
+      return sample * (top / (self._estimate_spectral_norm(sample) + _EPS))
     norm = jnp.sqrt(jnp.sum(sample ** 2) + _EPS)
     return sample * top / (norm + _EPS)
 
