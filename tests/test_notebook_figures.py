@@ -20,18 +20,18 @@ from conftest import oracle
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = [
-  '10_jit_and_compilation.ipynb',
-  '11_autodiff.ipynb',
-  '12_vectorization.ipynb',
-  '13_control_flow.ipynb',
-  '14_advanced_batching.ipynb',
-  '15_error_handling_and_checks.ipynb',
-  '16_debugging.ipynb',
-  '17_ir_optimisation.ipynb',
-  '40_parameter_transforms.ipynb',
-  '41_constraining_and_regularizing.ipynb',
-  '42_collective_operations.ipynb',
-  '43_custom_states_and_mixins.ipynb',
+  '05_jit_and_compilation.ipynb',
+  '06_autodiff.ipynb',
+  '07_vectorization.ipynb',
+  '08_control_flow.ipynb',
+  '09_advanced_batching.ipynb',
+  '10_error_handling_and_checks.ipynb',
+  '11_debugging.ipynb',
+  '12_ir_optimisation.ipynb',
+  '19_parameter_transforms.ipynb',
+  '20_constraining_and_regularizing.ipynb',
+  '21_collective_operations.ipynb',
+  '22_custom_states_and_mixins.ipynb',
 ]
 OURS = 'import brainstate_nnx as brainstate'
 REAL = 'import brainstate'

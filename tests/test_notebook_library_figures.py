@@ -13,9 +13,9 @@ from test_notebook_figures import ONLY, OURS, REAL, ROOT, _code_cells, _run
 
 NOTEBOOKS = {
   # notebook: the least number of shared cells that must print something
-  '30_getting_started.ipynb': 6,
-  '31_common_layers.ipynb': 9,
-  '32_activations_normalization.ipynb': 6,
+  '00_getting_started.ipynb': 6,
+  '02_common_layers.ipynb': 9,
+  '03_activations_normalization.ipynb': 6,
 }
 
 
