@@ -123,3 +123,23 @@ def test_grad_of_vmap_over_states():
 
   g = bs.transform.grad(loss, w)()
   np.testing.assert_allclose(g, 2 * xs * w.value)
+
+
+@pytest.mark.parametrize('under_jit', [False, True])
+def test_vmap_splits_random_generators_per_lane_like_brainstate(bst, under_jit):
+  """Draws inside vmap differ per lane (a key per lane), bit for bit as BrainState."""
+
+  def program(lib):
+    lib.random.seed(0)
+    rng = lib.random.RandomState(1)
+    f = lib.transform.vmap(lambda x: x + rng.randn(3) + lib.random.rand(3))
+    if under_jit:
+      f = lib.transform.jit(f)
+    out = [np.asarray(f(jnp.arange(4.)[:, None])) for _ in range(2)]
+    return out, np.asarray(rng.randn(2)), np.asarray(lib.random.rand(2))
+
+  ours, theirs = program(bs), program(bst)
+  assert len({tuple(row) for row in ours[0][0]}) == 4  # every lane draws its own numbers
+  assert not np.array_equal(ours[0][0], ours[0][1])     # and the next call draws new ones
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+    np.testing.assert_array_equal(a, b)

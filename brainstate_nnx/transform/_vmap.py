@@ -26,6 +26,7 @@ from .. import _context
 from .._context import CaptureFrame
 from .._error import BatchAxisError
 from .._state import State
+from ._lanes import mapped_size, random_state_type
 
 __all__ = ['vmap']
 
@@ -59,6 +60,36 @@ def _axis_groups(spec, what: str) -> Dict[int, list]:
   return {0: _collect_states(spec, what)}
 
 
+class _NewRng(Exception):
+  """Raised out of a trace that met a random generator vmap does not split yet."""
+
+  def __init__(self, rng):
+    super().__init__('internal: vmap retraces with a new random generator')
+    self.rng = rng
+
+
+class _VmapFrame(CaptureFrame):
+  """A CaptureFrame that hands every unowned :class:`RandomState` to vmap.
+
+  A generator read inside ``vmap`` must draw differently in every lane (as
+  in BrainState): vmap splits its key into one key per lane and restores an
+  advanced key afterwards. One it did not know yet stops the trace, which is
+  redone with the generator added.
+  """
+
+  __slots__ = ()
+
+  def unknown_read(self, st) -> None:
+    if isinstance(st, random_state_type()):
+      raise _NewRng(st)
+    super().unknown_read(st)
+
+  def unknown_write(self, st) -> None:
+    if isinstance(st, random_state_type()):
+      raise _NewRng(st)
+    super().unknown_write(st)
+
+
 class _VmapFn:
   def __init__(self, fn, in_axes, out_axes, axis_name, axis_size,
                spmd_axis_name, in_states, out_states):
@@ -90,6 +121,7 @@ class _VmapFn:
             f'{self.out_axis[id(st)]} in in_states but on axis {ax} in out_states'
           )
         self.out_axis[id(st)] = ax
+    self.rngs: list = []  # the random generators split per lane
     functools.update_wrapper(self, fn, updated=())
 
   def __call__(self, *args, **kwargs):
@@ -98,24 +130,19 @@ class _VmapFn:
         'Keyword arguments are not supported by brainstate_nnx.transform.vmap; '
         'pass them positionally (with in_axes) or close over them.'
       )
+    while True:
+      try:
+        return self._call(args)
+      except _NewRng as e:
+        if any(r is e.rng for r in self.rngs):
+          raise
+        self.rngs.append(e.rng)
+
+  def _call(self, args):
     read = _context.read_value
     in_values = [read(st) for st in self.in_list]
     box = {}
     out_axis = self.out_axis
-
-    def collect(frame):
-      written = list(frame.written.values())
-      declared = [st for st in written if id(st) in out_axis]
-      other = [st for st in written if id(st) not in out_axis]
-      box['declared'], box['other'] = declared, other
-      return [st._raw_value for st in declared], [st._raw_value for st in other]
-
-    def body(state_values, *a):
-      frame = CaptureFrame(self, self.in_list)
-      out, (declared_values, other_values) = _context.run_in_frame(
-        frame, state_values, self.fn, a, what='vmap', collect=collect)
-      return out, declared_values, other_values
-
     in_axes = self.in_axes
     if isinstance(in_axes, list):
       in_axes = tuple(in_axes)
@@ -126,17 +153,48 @@ class _VmapFn:
         f'vmap in_axes has {len(in_axes)} entries but the function got '
         f'{len(args)} positional arguments'
       )
+    rngs = list(self.rngs)
+    rng_ids = {id(r) for r in rngs}
+    if rngs:
+      batch = mapped_size(args, in_axes, {}, list(zip(in_values, self.in_axes_list)),
+                          self.axis_size)
+      saved_keys = [read(r) for r in rngs]
+      lane_keys = [r.split_key(batch) for r in rngs]
+      backups = [r.split_key() for r in rngs]
+    else:
+      lane_keys = backups = saved_keys = []
+
+    def collect(frame):
+      written = [st for st in frame.written.values() if id(st) not in rng_ids]
+      declared = [st for st in written if id(st) in out_axis]
+      other = [st for st in written if id(st) not in out_axis]
+      box['declared'], box['other'] = declared, other
+      return [st._raw_value for st in declared], [st._raw_value for st in other]
+
+    def body(state_values, *a):
+      frame = _VmapFrame(self, self.in_list + rngs)
+      out, (declared_values, other_values) = _context.run_in_frame(
+        frame, state_values, self.fn, a, what='vmap', collect=collect)
+      return out, declared_values, other_values
+
     mapped = jax.vmap(
       body,
-      in_axes=(list(self.in_axes_list), *in_axes),
+      in_axes=(list(self.in_axes_list) + [0] * len(rngs), *in_axes),
       out_axes=(self.out_axes, 0, None),
       axis_name=self.axis_name,
       axis_size=self.axis_size,
       spmd_axis_name=self.spmd_axis_name,
     )
+    write = _context.write_value
     try:
-      out, declared_values, other_values = mapped(in_values, *args)
+      out, declared_values, other_values = mapped(in_values + lane_keys, *args)
+    except _NewRng:
+      for r, k in zip(rngs, saved_keys):  # the retrace splits the same keys
+        write(r, k)
+      raise
     except ValueError as e:
+      for r, k in zip(rngs, backups):
+        write(r, k)
       other = box.get('other')
       if other and 'out_axes' in str(e):
         raise BatchAxisError(
@@ -153,7 +211,8 @@ class _VmapFn:
       if ax != 0:
         v = jax.tree.map(lambda x: jnp.moveaxis(x, 0, ax), v)
       moved.append(v)
-    _context.write_back(box['declared'] + box['other'], moved + list(other_values))
+    _context.write_back(box['declared'] + box['other'] + rngs,
+                        moved + list(other_values) + backups)
     return out
 
 
