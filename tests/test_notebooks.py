@@ -6,8 +6,14 @@ import nbclient
 import nbformat
 import pytest
 
+from test_notebook_figures import NOTEBOOKS as _COMPARED
+from test_notebook_library_figures import NOTEBOOKS as _COMPARED_LIBRARY
+
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
+# The notebooks that the figure tests already run cell by cell (under brainstate_nnx and
+# under BrainState) are not executed a second time through a kernel here.
+NOTEBOOKS = sorted(p for p in (ROOT / 'notebooks').glob('*.ipynb')
+                   if p.name not in set(_COMPARED) | set(_COMPARED_LIBRARY))
 
 
 def _run(path):
