@@ -123,11 +123,26 @@ class JittedFunction:
     self.fun = fun
     self._list = StateList()
     self.states: list = self._list.states
+    name = options.pop('name', None)
+    if name:
+      self.__name__ = self.__qualname__ = name
+    self._name = name
     self._options = options
+    self._stateful_fun = None
     # the State values are argument 0 of the compiled function
     jit_options = dict(options)
     jit_options['static_argnums'] = _shift(options.get('static_argnums'))
     jit_options['donate_argnums'] = _shift(options.get('donate_argnums'))
+    in_shardings = jit_options.pop('in_shardings', None)
+    if in_shardings is not None:
+      if not isinstance(in_shardings, (tuple, list)):
+        raise TypeError(
+          'brainstate_nnx.transform.jit takes in_shardings as a tuple/list with one '
+          f'entry per positional argument (as BrainState), got {in_shardings!r}')
+      jit_options['in_shardings'] = (None, *in_shardings)  # the States: unspecified
+    out_shardings = jit_options.pop('out_shardings', None)
+    if out_shardings is not None:
+      jit_options['out_shardings'] = (out_shardings, None, None)  # output, writes, created
     self._jit_options = jit_options
     # one jax.jit per configuration (Module flags, environ settings)
     self._jits: dict = {}
@@ -333,6 +348,22 @@ class JittedFunction:
     """Shapes of the outputs, without running the function."""
     out_info = self._ensure_states(args, kwargs).out_info
     return out_info[0]
+
+  @property
+  def origin_fun(self) -> Callable:
+    """The function that was jitted (BrainState's name for it)."""
+    return self.fun
+
+  @property
+  def stateful_fun(self):
+    """A :class:`~brainstate_nnx.transform.StatefulFunction` of the same function."""
+    if self._stateful_fun is None:
+      from ._make_jaxpr import StatefulFunction
+      self._stateful_fun = StatefulFunction(
+        self.fun, static_argnums=self._options.get('static_argnums') or (),
+        static_argnames=self._options.get('static_argnames') or (),
+        name=self._name or 'jit')
+    return self._stateful_fun
 
   def clear_cache(self) -> None:
     """Forgets compiled programs (the discovered States are kept)."""
