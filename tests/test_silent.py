@@ -411,3 +411,36 @@ def test_jit_threads_only_used_states_of_a_large_closure():
   for k in range(3):
     np.testing.assert_allclose(f(jnp.full(2, float(k))), [k, k])
   assert f.states == [m.used]
+
+
+@pytest.mark.parametrize('under_jit', [False, True])
+def test_state_created_inside_grad_holds_the_concrete_value(under_jit):
+  """``init_all_states`` inside the loss: the new State holds a value afterwards, not a tracer."""
+
+  class M(bs.nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.w = bs.ParamState(jnp.arange(3.))
+
+    def init_state(self, *args, **kwargs):
+      self.h = bs.HiddenState(jnp.zeros(3))
+
+    def __call__(self, x):
+      self.h.value = self.h.value + x * self.w.value
+      return jnp.sum(self.h.value ** 2)
+
+  m = M()
+  bs.nn.init_all_states(m)
+  params = m.states(bs.ParamState)
+  x = jnp.array([1., 2., 3.])
+
+  def loss():
+    bs.nn.init_all_states(m)
+    return m(x)
+
+  f = lambda: bs.transform.grad(loss, params)()  # noqa: E731
+  grads = (bs.transform.jit(f) if under_jit else f)()
+  ref_grad = jax.grad(lambda w: jnp.sum((x * w) ** 2))(jnp.arange(3.))
+  np.testing.assert_allclose(grads[('w',)], ref_grad)
+  assert not isinstance(m.h.value, jax.core.Tracer)
+  np.testing.assert_allclose(m.h.value, x * jnp.arange(3.))

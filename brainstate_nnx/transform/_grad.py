@@ -73,10 +73,14 @@ def _vector_grad_transform(fun, argnums, has_aux=True, **unused):
 
 
 def _collect_grad(frame):
-  """The written States, their values, and the owned States never read."""
+  """The written States and their values, the owned States never read, and the
+  States created by the function that hold traced values (with those values)."""
   written = frame.written_states()
   missing = [st for st in frame.states if id(st) not in frame.read]
-  return written, [st._raw_value for st in written], missing
+  created = [st for st in frame.created
+             if id(st) not in frame.owned and _context.has_tracer(st._raw_value)]
+  return (written, [st._raw_value for st in written], missing,
+          created, [st._raw_value for st in created])
 
 
 class GradientTransform:
@@ -149,7 +153,7 @@ class GradientTransform:
 
   def _fun(self, grad_values, *args, **kwargs):
     frame = CaptureFrame(self, self._unique)
-    out, (written, written_values, missing) = _context.run_in_frame(
+    out, (written, written_values, missing, created, created_values) = _context.run_in_frame(
       frame, grad_values, self.target, args, kwargs, what='grad', collect=_collect_grad)
     if self.check_states and missing:
       raise ValueError(
@@ -159,6 +163,10 @@ class GradientTransform:
         + '. Pass check_states=False to allow this.'
       )
     self._written = written
+    # States created inside (``init_all_states`` in the loss) leave as aux
+    # outputs, so they hold concrete values afterwards, never a tracer
+    self._created = created
+    written_values = (written_values, created_values)
     if self.has_aux:
       if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise TypeError(
@@ -171,9 +179,13 @@ class GradientTransform:
   def __call__(self, *args, **kwargs):
     read = _context.read_value
     grad_values = [read(st) for st in self._unique]
-    self._written = []
-    grads, (out, written_values) = self._transform(grad_values, *args, **kwargs)
+    self._written = self._created = []
+    grads, (out, (written_values, created_values)) = self._transform(
+      grad_values, *args, **kwargs)
     written, self._written = self._written, []
+    created, self._created = self._created, []
+    for st, v in zip(created, created_values):
+      object.__setattr__(st, '_raw_value', v)
     _context.write_back(written, written_values)
     return self._format(grads, out)
 
