@@ -66,7 +66,7 @@ NAMES = {
   'E': 'brainstate_nnx layers, transform.jit (ours)',
 }
 ORDER = [v for v in NAMES if v in ARGS.variants]
-FIRST_REPS = 2 if ARGS.quick else 3
+FIRST_REPS = 2 if ARGS.quick else 5
 ROUNDS = 3 if ARGS.quick else 8
 OPT = optax.adam(1e-3)
 

@@ -96,38 +96,43 @@ def _scatter_csr(x, weight, indices, rows, n_post):
   return _scatter_add(vals, indices, n_post)
 
 
-_EVENT_MIN_PRE = 64      # below this the full scatter is as cheap as compaction
-_EVENT_BUDGET = 8        # compact when at most n_pre // _EVENT_BUDGET neurons fired
+_EVENT_MIN_PRE = 1024    # below this the full scatter costs less than compaction's compile time
+_EVENT_BUDGET = 8        # rows compacted per pass: n_pre // _EVENT_BUDGET
 
 
 def _event_rows(ev, weight, indices, n_post):
   """``_scatter_rows`` for one 0/1 event vector, touching only the rows that fired.
 
-  The active rows are compacted (``lax.top_k`` with a static budget of
-  ``n_pre // 8``) and only their ``conn_num`` synapses are scattered; a step
-  with more events than the budget takes the full scatter. Either way the
-  nonzero contributions are added in the same (row) order, so the result is the
-  full scatter's. The JVP is the full product's, hence so are the gradients.
+  The fired rows are compacted in passes of ``n_pre // 8`` (``lax.top_k`` of
+  the 0/1 events lists them first, in ascending order) and only their
+  ``conn_num`` synapses are scattered; a step with more events simply takes
+  more passes. The nonzero contributions are added in the full scatter's
+  (row) order, so the result is the full scatter's, bit for bit. The JVP is
+  the full product's, hence so are the gradients.
+
+  (One ``while_loop`` of passes compiles faster than a ``cond`` between the
+  compacted and the full scatter, and it never falls back to the full cost.)
   """
   n_pre = ev.shape[0]
   budget = max(1, n_pre // _EVENT_BUDGET)
 
   @jax.custom_jvp
   def project(ev, w):
-    def sparse(ev, w):
-      # top_k of 0/1 events lists the fired rows first, in ascending order (ties
-      # go to the lower index); it compiles much faster than nonzero's cumsum
-      _, rows = jax.lax.top_k(ev, budget)
-      valid = jnp.arange(budget) < jnp.count_nonzero(ev)
-      x = jnp.where(valid, ev[rows], 0)
+    def one_pass(carry):
+      out, rest = carry
+      # top_k of 0/1 events: the fired rows first, in ascending order (ties go
+      # to the lower index); the values are the events themselves (0 past the
+      # last fired row, which adds nothing)
+      x, rows = jax.lax.top_k(rest, budget)
       wr = w if w.ndim == 0 else w[rows]
       vals = jnp.broadcast_to(x[:, None] * wr, (budget,) + indices.shape[1:])
-      return _scatter_add(vals, indices[rows], n_post)
+      out = jax.lax.scatter_add(out, indices[rows][..., None], vals, _SCATTER_DIMS,
+                                mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+      return out, rest.at[rows].set(0, mode='promise_in_bounds')
 
-    def dense(ev, w):
-      return _scatter_rows(ev, w, indices, n_post)
-
-    return jax.lax.cond(jnp.count_nonzero(ev) <= budget, sparse, dense, ev, w)
+    zeros = jnp.zeros((n_post,), jnp.result_type(ev, w))
+    out, _ = jax.lax.while_loop(lambda c: jnp.any(c[1] > 0), one_pass, (zeros, ev))
+    return out
 
   @project.defjvp
   def project_jvp(primals, tangents):
