@@ -41,6 +41,11 @@ _DIFFERENT = {
     'HiddenTreeState.name2index is derived from the stored names, it cannot be corrupted',
   'TestStateAuditRegressions.test_l1_class_default_been_writen': "BrainState's internal _been_writen flag",
   'TestStateAuditRegressions.test_l1_copy_preserves_been_writen': "BrainState's internal _been_writen flag",
+  'TestStateMethodsCoverage.test_init_from_state_metadata':
+    'BrainState-internal class StateMetadata, not part of its public API',
+  'TestStateSubclassesCoverage.test_delay_and_nonbatch_states':
+    'BrainState-internal class NonBatchState, not part of its public API '
+    '(its DelayState half: test_delay_state_matches_brainstate)',
   'TestStateCreatedInsideTrace.test_state_kept_from_inside_jit_read_raises':
     'issue 8 case 4: a State created inside transform.jit keeps the concrete value the '
     'call computed instead of raising on read (covered by the jit tests)',
@@ -155,6 +160,19 @@ def test_state_methods_match_brainstate():
       np.testing.assert_array_equal(y, x)
     else:
       assert x == y
+
+
+def test_delay_state_matches_brainstate():
+  res = {}
+  for lib in (brainstate, bsn):
+    ds = lib.DelayState(jnp.ones((2,)))
+    before = np.asarray(ds.value)
+    ds.value = jnp.full((2,), 3.0)
+    res[lib.__name__] = (before.tolist(), np.asarray(ds.value).tolist(),
+                         [c.__name__ for c in (lib.ShortTermState, lib.State)
+                          if isinstance(ds, c)], isinstance(ds, lib.LongTermState))
+  assert res['brainstate_nnx'] == res['brainstate'] == (
+    [1.0, 1.0], [3.0, 3.0], ['ShortTermState', 'State'], False)
 
 
 def test_state_dict_manager_and_trace_stack_match_brainstate():
