@@ -21,7 +21,7 @@ import brainstate_nnx as bs
 
 def _no_tracer(*states):
   for st in states:
-    for leaf in jax.tree.leaves(st._raw_value):
+    for leaf in jax.tree.leaves(st.get_raw_value()):  # (nnx: no read tracking)
       assert not isinstance(leaf, jax.core.Tracer)
 
 
