@@ -26,13 +26,14 @@ def python_calls(op, repeat: int = 3) -> int:
         n[0] += 1
 
     enabled = gc.isenabled()
+    previous = sys.getprofile()
     gc.disable()
     try:
       sys.setprofile(profile)
       try:
         op()
       finally:
-        sys.setprofile(None)
+        sys.setprofile(previous)
     finally:
       if enabled:
         gc.enable()
