@@ -252,38 +252,51 @@ def test_dt_accepts_brainunit_quantities_like_brainstate():
   assert res[1][0] == '0.05 ms' and res[1][2][0] == 'err'
 
 
-def test_cache_key_tracks_effective_settings():
-  key = bsn.environ._cache_key
-  k0 = key()
-  assert key() is k0                        # cached until something changes
-  hash(k0)
+def test_jit_traces_once_per_effective_settings():
+  # a jitted function is traced again exactly when the effective settings
+  # differ from every earlier call's: by value, and by type (``1`` is not
+  # ``True``); Quantities and arrays count by value
+  traces = []
+
+  @bsn.transform.jit
+  def f(x):
+    traces.append(1)
+    return x * 2.0
+
+  def new_trace():
+    n = len(traces)
+    assert float(f(1.5)) == 3.0
+    return len(traces) - n == 1
+
+  assert new_trace()
+  assert not new_trace()                    # same settings: the trace is reused
   with bsn.environ.context(fit=True):
-    k_fit = key()
-    assert k_fit != k0
-  assert key() == k0
+    assert new_trace()
+  assert not new_trace()
   with bsn.environ.context(fit=True):
-    assert key() is k_fit                   # equal settings: the same key object
+    assert not new_trace()
   with bsn.environ.context(fit=False):
-    assert key() != k_fit
+    assert new_trace()
   with bsn.environ.context(fit=1):          # same value, different type: another trace
-    assert key() != k_fit
-  # unhashable values (Quantities, arrays) compare by value
+    assert new_trace()
   with bsn.environ.context(dt=0.1 * u.ms):
-    a = key()
+    assert new_trace()
   with bsn.environ.context(dt=0.1 * u.ms):
-    assert key() == a
+    assert not new_trace()
   with bsn.environ.context(dt=0.2 * u.ms):
-    assert key() != a
+    assert new_trace()
   with bsn.environ.context(dt=jnp.asarray(0.1)):
-    b = key()
+    assert new_trace()
   with bsn.environ.context(dt=jnp.asarray(0.1)):
-    assert key() == b
+    assert not new_trace()
   bsn.environ.set(mode=bsn.mixin.Training())
-  k1 = key()
-  bsn.environ.set(mode=bsn.mixin.Training())
-  assert key() == k1
-  bsn.environ.pop('mode')
-  assert key() == k0
+  try:
+    assert new_trace()
+    bsn.environ.set(mode=bsn.mixin.Training())
+    assert not new_trace()
+  finally:
+    bsn.environ.pop('mode')
+  assert not new_trace()                    # back to the first settings
 
 
 def test_core_imports_and_works_without_brainunit():

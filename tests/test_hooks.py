@@ -1,6 +1,8 @@
 """State hooks: BrainState's own hook tests, run on brainstate_nnx, and
 differential checks against real BrainState 0.5.4."""
 
+import gc
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,9 +11,9 @@ import pytest
 from conftest import oracle
 brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bsn
-from brainstate_nnx import _state as bsn_state
 
 from _bs_port import collect, run_case
+from _call_count import python_calls, read_write_calls
 
 _FILES = [
   '_state_hook_core_test.py',
@@ -104,23 +106,55 @@ def test_init_hook_matches_brainstate():
 
 
 def test_no_hook_means_fast_path():
-  assert not bsn_state._SLOW
-  s = bsn.State(jnp.zeros(2))
-  h = s.register_hook('read', lambda c: None)
-  assert bsn_state._SLOW
-  h.remove()
-  assert not bsn_state._SLOW
-  g = bsn.register_state_hook('write_after', lambda c: None)
-  assert bsn_state._SLOW
-  bsn.clear_state_hooks()
-  assert not bsn_state._SLOW
-  # a State dropped with its hooks still registered releases the switch
-  s2 = bsn.State(jnp.zeros(1))
-  s2.register_hook('read', lambda c: None)
-  del s2
-  import gc
+  # Reading or writing a State costs a fixed number of Python calls while no
+  # hook exists anywhere; a hook on another State (or a global one) makes
+  # every read and write take the checked path (more calls), and removing it
+  # brings back exactly the short one.
   gc.collect()
-  assert not bsn_state._SLOW
+  s = bsn.State(jnp.zeros(2))
+  x = jnp.ones(2)
+  fast = read_write_calls(s, x)
+
+  def slower():
+    cost = read_write_calls(s, x)
+    return cost[0] > fast[0] and cost[1] > fast[1]
+
+  # a check_state_value_tree block takes the checked path with no hook to
+  # run: reads cost more there, so ``fast`` is the short path itself
+  with bsn.check_state_value_tree():
+    assert python_calls(lambda: s.value) > fast[0]
+  assert read_write_calls(s, x) == fast
+  other = bsn.State(jnp.zeros(2))
+  h = other.register_hook('read', lambda c: None)
+  assert slower()  # the measurement tells the two paths apart
+  h.remove()
+  assert read_write_calls(s, x) == fast
+  w = other.register_hook('write_after', lambda c: None)
+  assert slower()
+  w.remove()
+  assert read_write_calls(s, x) == fast
+  bsn.register_state_hook('write_after', lambda c: None)
+  assert slower()
+  bsn.clear_state_hooks()
+  assert read_write_calls(s, x) == fast
+  # a State dropped with its hooks still registered (here in a reference
+  # cycle through the callback) releases the switch once collected
+  s2 = bsn.State(jnp.zeros(1))
+  s2.register_hook('read', lambda c, s2=s2: None)
+  assert slower()
+  del s2
+  gc.collect()
+  assert read_write_calls(s, x) == fast
+  # the short path still reads and writes the value
+  s.value = x
+  np.testing.assert_array_equal(s.value, x)
+  # and a hook on the State itself still runs
+  seen = []
+  h = s.register_hook('read', lambda c: seen.append(1))
+  s.value
+  h.remove()
+  s.value
+  assert seen == [1]
 
 
 def test_hooks_under_jit_see_the_traced_read_and_values_are_correct():

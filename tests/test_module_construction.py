@@ -172,48 +172,62 @@ def test_state_trees_nested_like_brainstate():
   assert same(program) == ('ok', (['s', 'w'], ['w']))
 
 
-class _FakeParam(bsn.nn.Module):
-  """Stands in for nn.Param (cache/clear_cache/reg_loss) until that module lands."""
+def test_param_precompute_caches_param_modules():
+  def program(b):
+    computed = []  # one entry per computation of a constrained value
 
-  def __init__(self, v):
-    super().__init__()
-    self.v = bsn.ParamState(jnp.asarray(v))
-    self.cached = False
+    def precompute(x):
+      computed.append(x.shape)
+      return x
 
-  def cache(self):
-    self.cached = True
+    class Net(b.nn.Module):
+      def __init__(self):
+        super().__init__()
+        self.p1 = b.nn.Param(jnp.array(1.0), t=b.nn.SoftplusT(0.0), reg=b.nn.L2Reg(0.5),
+                             precompute=precompute)
+        self.sub = b.nn.Module()
+        self.sub.p2 = b.nn.Param(jnp.array([2.0, 3.0]), reg=b.nn.L2Reg(1.0), precompute=precompute)
+        self.w = b.ParamState(jnp.ones(2))  # a parameter State, not a Param module
 
-  def clear_cache(self):
-    self.cached = False
+    def valid(net):
+      return net.p1.cache_stats['valid'], net.sub.p2.cache_stats['valid']
 
-  def reg_loss(self):
-    return jnp.sum(self.v.value ** 2)
+    net = Net()
+    out = {'names': [n for n, _ in net.named_param_modules()],
+           'modules': [type(m).__name__ for m in net.param_modules()],
+           'reg_loss': round(float(net.reg_loss()), 5),
+           'empty_reg_loss': b.nn.Module().reg_loss()}
+    computed.clear()
+    net.p1.value(), net.sub.p2.value()
+    out['uncached_reads'] = len(computed)
+    computed.clear()
+    with net.param_precompute():
+      out['cached_on_entry'] = len(computed)
+      out['valid_inside'] = valid(net)
+      computed.clear()
+      vals = [float(net.p1.value()), [float(v) for v in net.sub.p2.value()]]
+      out['reads_inside'] = (len(computed), vals)
+    out['valid_after'] = valid(net)
+    computed.clear()
+    try:
+      with net.param_precompute(allowed_hierarchy=(1, 1)):
+        out['valid_level_1'] = valid(net)
+        raise RuntimeError('boom')
+    except RuntimeError as e:
+      out['raised'] = str(e)
+    out['valid_after_error'] = valid(net)  # cleared on error too
+    out['computed_level_1'] = len(computed)
+    return out
 
-
-def test_param_precompute_caches_param_modules(monkeypatch):
-  import brainstate_nnx.nn._module as module_mod
-
-  monkeypatch.setattr(module_mod, '_param_class', lambda: _FakeParam)
-
-  class Net(bsn.nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.p1 = _FakeParam(1.0)
-      self.sub = bsn.nn.Module()
-      self.sub.p2 = _FakeParam([2.0, 3.0])
-
-  net = Net()
-  assert [n for n, _ in net.named_param_modules()] == ['p1', 'sub.p2']
-  assert float(net.reg_loss()) == 14.0
-  with net.param_precompute():
-    assert net.p1.cached and net.sub.p2.cached
-  assert not net.p1.cached and not net.sub.p2.cached
-  with pytest.raises(RuntimeError):
-    with net.param_precompute(allowed_hierarchy=(1, 1)):
-      assert net.p1.cached and not net.sub.p2.cached
-      raise RuntimeError('boom')
-  assert not net.p1.cached       # cleared on error too
-  assert bsn.nn.Module().reg_loss() == 0.0
+  result = same(program)
+  assert result == ('ok', {
+    'names': ['p1', 'sub.p2'], 'modules': ['Param', 'Param'],
+    'reg_loss': 0.5 * 1.0 + 1.0 * (4.0 + 9.0), 'empty_reg_loss': 0.0,
+    'uncached_reads': 2, 'cached_on_entry': 2, 'valid_inside': (True, True),
+    'reads_inside': (0, [1.0, [2.0, 3.0]]), 'valid_after': (False, False),
+    'valid_level_1': (True, False), 'raised': 'boom', 'valid_after_error': (False, False),
+    'computed_level_1': 1,
+  }), result
 
 
 def test_constructed_module_stays_a_flax_module():

@@ -2,6 +2,9 @@
 count_parameters and clip_grad_norm, differential against BrainState 0.5.4."""
 
 
+import sys
+import types
+
 from conftest import oracle
 bst = oracle()  # real BrainState 0.5.4, the oracle
 import jax
@@ -463,14 +466,75 @@ def test_assign_state_values_matches_brainstate():
 # count_parameters, clip_grad_norm
 # ---------------------------------------------------------------------------
 
+class _RecordingTable:
+  """Stands in for ``prettytable.PrettyTable`` (not installed here), which
+  BrainState's ``count_parameters`` imports when called: it keeps the cells
+  BrainState computes, so the counts and their formatting are compared; how
+  prettytable draws the borders is not BrainState's behaviour."""
+
+  def __init__(self, field_names):
+    self.field_names = list(field_names)
+    self.rows = []
+
+  def add_row(self, row):
+    self.rows.append(list(row))
+
+  def __str__(self):
+    return '\n'.join(' | '.join(str(c) for c in r) for r in [self.field_names] + self.rows)
+
+
+def _param_module(lib, sizes):
+  """A Module with one ``ParamState`` per entry of ``sizes`` (free: every
+  value is a zero-stride view of one float) and a non-parameter State."""
+  nn = lib.nn
+
+  class M(nn.Module):
+    def __init__(self):
+      super().__init__()
+      for i, n in enumerate(sizes):
+        setattr(self, f'w{i}', lib.ParamState(np.broadcast_to(np.float32(0), (n,))))
+      self.h = lib.ShortTermState(jnp.zeros(5))  # not a parameter: not counted
+
+  return M()
+
+
+# Parameter counts at the formatting edges: a plain integer below 1000, the
+# suffix steps, values that round up to the next suffix at precision 2 (and
+# not at 3), and counts that reach the last suffix (E; numpy sizes end below
+# 10 ** 19).
+_COUNT_EDGES = (0, 7, 999, 1000, 1234, 999_994, 999_995, 999_999, 1_000_000, 12_345_678,
+                999_999_999, 10 ** 12, 1_234_567_890_123, 10 ** 18, 999_999_999_999_999_999)
+
+
+@pytest.mark.parametrize('precision', [0, 1, 2, 3])
+def test_count_parameters_formats_like_brainstate(precision, monkeypatch, capsys):
+  monkeypatch.setitem(sys.modules, 'prettytable',
+                      types.SimpleNamespace(PrettyTable=_RecordingTable))
+  cases = [(n,) for n in _COUNT_EDGES] + [(999_994, 1), (600, 400), (), (0, 0)]
+  for sizes in cases:
+    ref_table, ref_total = bst.nn.count_parameters(
+      _param_module(bst, sizes), precision=precision, return_table=True)
+    ref_out = capsys.readouterr().out
+    table, total = bsn.nn.count_parameters(
+      _param_module(bsn, sizes), precision=precision, return_table=True)
+    out = capsys.readouterr().out
+    assert total == ref_total == sum(sizes), sizes
+    assert table.field_names == ref_table.field_names == ['Modules', 'Parameters']
+    assert table.rows == ref_table.rows, (sizes, precision)
+    assert len(table.rows) == len(sizes) + 1
+    # both print their table
+    assert ref_out == str(ref_table) + '\n'
+    assert out == str(table) + '\n'
+  # the default precision is BrainState's, and so is the plain return value
+  tables = []
+  for lib in LIBS:
+    m = _param_module(lib, (1234, 5))
+    assert lib.nn.count_parameters(m) == 1239
+    tables.append(lib.nn.count_parameters(m, return_table=True)[0].rows)
+  assert tables[1] == tables[0] == [[('w0',), '1.23K'], [('w1',), '5'], ['Total', '1.24K']]
+
+
 def test_count_parameters(capsys):
-  from brainstate.nn._utils import _format_parameter_count as ref_format
-  from brainstate_nnx.nn._utils import _format_count
-
-  for n in (0, 7, 999, 1000, 1234, 999_994, 999_995, 999_999, 12_345_678, 10 ** 12):
-    for p in (0, 1, 2, 3):
-      assert _format_count(n, p) == ref_format(n, p), (n, p)
-
   seq = bsn.nn.Sequential(bsn.nn.Linear(30, 40), bsn.nn.PReLU(40), bsn.nn.Linear(40, 2))
   expect = 30 * 40 + 40 + 40 + 40 * 2 + 2
   assert bsn.nn.count_parameters(seq) == expect

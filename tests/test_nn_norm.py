@@ -155,7 +155,18 @@ def test_batchnorm_states_and_attributes_as_brainstate():
   assert isinstance(bsn.nn.BatchNorm0d(3).weight, nnx.Param)
   r = bsn.nn.RMSNorm(4)
   assert list(r.states().keys()) == [('scale',)] and list(r.scale.value) == ['scale']
-  assert bsn.nn.weight_standardization is bsn.nn._normalizations.weight_standardization
+
+
+def test_weight_standardization_matches_brainstate():
+  w = jnp.asarray(_x(3, 4, 2))  # (BrainState needs a jax array)
+  gain = jnp.asarray(_x(2, seed=1))
+  for kw in ({}, {'eps': 0.5}, {'gain': gain}, {'out_axis': 0}, {'out_axis': 1, 'eps': 1e-2}):
+    np.testing.assert_allclose(bsn.nn.weight_standardization(w, **kw),
+                               bst.nn.weight_standardization(w, **kw), rtol=1e-6, atol=1e-6)
+  # the weights are centred and scaled per output unit
+  out = np.asarray(bsn.nn.weight_standardization(w, eps=0.0))
+  np.testing.assert_allclose(out.mean(axis=(0, 1)), 0.0, atol=1e-6)
+  np.testing.assert_allclose((out ** 2).sum(axis=(0, 1)), 1.0, rtol=1e-5)
 
 
 # -- bad input ---------------------------------------------------------------------

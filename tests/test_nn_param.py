@@ -1,7 +1,5 @@
 """nn.Param / nn.Const: differential tests against BrainState 0.5.4."""
 
-import doctest
-
 import brainstate
 import jax
 import jax.numpy as jnp
@@ -308,17 +306,6 @@ def test_cache_logging(caplog):
     p.set_value(jnp.ones(2) * 2)
   text = caplog.text
   assert 'Cache HIT' in text and 'INVALIDATED' in text and 'set_value' in text
-
-
-def test_docstring_examples():
-  from brainstate_nnx.nn import _param as mod
-  finder = doctest.DocTestFinder()
-  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  for name in mod.__all__:
-    for t in finder.find(getattr(mod, name), name, module=False, globs={}):
-      runner.run(t)
-  res = runner.summarize(verbose=False)
-  assert res.attempted >= 5 and res.failed == 0
 
 
 def test_const_and_init_with_quantity_match_brainstate():

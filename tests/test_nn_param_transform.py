@@ -1,7 +1,5 @@
 """Parameter transforms: differential tests against BrainState 0.5.4."""
 
-import doctest
-
 import brainstate
 import jax
 import jax.numpy as jnp
@@ -195,17 +193,6 @@ def test_user_transform_subclass():
   assert repr(t) == 'Square()'
   with pytest.raises(NotImplementedError, match='Square does not implement'):
     t.log_abs_det_jacobian(1.0, 1.0)
-
-
-def test_docstring_examples():
-  from brainstate_nnx.nn import _param_transform as mod
-  finder = doctest.DocTestFinder()
-  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  for name in mod.__all__:
-    for t in finder.find(getattr(mod, name), name, module=False, globs={}):
-      runner.run(t)
-  res = runner.summarize(verbose=False)
-  assert res.attempted >= 21 and res.failed == 0
 
 
 @pytest.mark.parametrize('name', ['ExpT', 'SoftsignT', 'LogT', 'TanhT'])

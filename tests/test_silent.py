@@ -17,12 +17,11 @@ from flax import nnx
 from conftest import oracle
 brainstate = oracle()  # real BrainState 0.5.4, the oracle
 import brainstate_nnx as bs
-from brainstate_nnx.transform import _jit
 
 
 def _no_tracer(*states):
   for st in states:
-    for leaf in jax.tree.leaves(st._raw_value):
+    for leaf in jax.tree.leaves(st.get_raw_value()):  # (nnx: no read tracking)
       assert not isinstance(leaf, jax.core.Tracer)
 
 
@@ -144,32 +143,34 @@ def test_plain_attribute_flag_retraces():
 
 
 def test_environ_settings_change_retraces():
-  settings = {'fit': True}
-  key = [('fit', True)]
-  saved = _jit._ENVIRON[0]
-  _jit._ENVIRON[0] = lambda: key[0]
-  try:
-    _environ_retrace(settings, key)
-  finally:
-    _jit._ENVIRON[0] = saved
-
-
-def _environ_retrace(settings, key):
+  # the traced program depends on an environ setting: a jitted call gives
+  # what the same function gives without jit under every setting, tracing
+  # once per configuration (BrainState 0.5.4 keeps its first trace instead)
   traces = []
 
-  @bs.transform.jit
-  def f(x):
-    traces.append(1)
-    return x * (2.0 if settings['fit'] else 3.0)
+  def scaled(x):
+    traces.append(bs.environ.get('fit'))
+    return x * (2.0 if bs.environ.get('fit') else 3.0)
 
-  assert float(f(1.0)) == 2.0
-  settings['fit'] = False
-  key[0] = ('fit', False)
-  assert float(f(1.0)) == 3.0
-  settings['fit'] = True
-  key[0] = ('fit', True)
-  assert float(f(1.0)) == 2.0
-  assert len(traces) == 2   # the first configuration's trace is reused
+  f = bs.transform.jit(scaled)
+  steps = [lambda: bs.environ.context(fit=True), lambda: bs.environ.context(fit=False),
+           lambda: bs.environ.context(fit=True)]
+  for step in steps:
+    with step():
+      expect = float(scaled(1.0))
+      del traces[-1]
+      assert float(f(1.0)) == expect
+  assert traces == [True, False]   # the first configuration's trace is reused
+  try:  # global settings too
+    bs.environ.set(fit=False)
+    assert float(f(2.0)) == 6.0
+    bs.environ.set(fit=True)
+    assert float(f(2.0)) == 4.0
+    bs.environ.set(fit='other')  # a new value: a new trace
+    assert float(f(2.0)) == 4.0
+  finally:
+    bs.environ.pop('fit')
+  assert traces == [True, False, 'other']
 
 
 # --------------------------------------------------------------------------

@@ -527,13 +527,28 @@ def test_state_finder_keys_and_validation(mine):
   assert list(found.values()) == [a, q, p, h]
   found = StateFinder(fn, key_fn=lambda i, st: [i])(1.0)
   assert list(found) == ['[0]', '[1]', '[2]', '[3]']
-  assert StateFinder._ensure_unique_key(None, 3, bs.State(1.0), set()) == 'state_3'
-  assert StateFinder._ensure_unique_key('w', 0, bs.State(1.0, name='w'), {'w', 'w_1'}) == 'w_2'
   assert StateFinder(fn, filter='nope', usage='all')(1.0) == {}
   with pytest.raises(ValueError):
     StateFinder(fn, usage='nope')
   with pytest.raises(ValueError):
     StateFinder(fn, return_type='set')
+
+
+def test_state_finder_unique_keys_like_brainstate(bst, mine):
+  # a missing or taken key falls back to the State's name, or ``state_<i>``
+  # for an unnamed State, with ``_1``, ``_2``, ... until it is free
+  def keys(lib, key_fn):
+    sts = [lib.State(jnp.array(0.), name='w'), lib.State(jnp.array(1.)),
+           lib.State(jnp.array(2.), name='w'), lib.State(jnp.array(3.), name='w_1'),
+           lib.State(jnp.array(4.), name='w')]
+    found = lib.transform.StateFinder(lambda x: sum(st.value for st in sts) * x,
+                                      key_fn=key_fn)(1.0)
+    return {k: sts.index(v) for k, v in found.items()}
+
+  expect = {'w': 0, 'state_1': 1, 'w_1': 2, 'w_1_1': 3, 'w_2': 4}
+  for key_fn in (lambda i, st: None, lambda i, st: 'w'):
+    assert keys(mine, key_fn) == keys(bst, key_fn) == expect
+  assert keys(mine, None) == keys(bst, None) == {i: i for i in range(5)}
 
 
 def test_state_finder_inside_jit_and_with_module(mine):

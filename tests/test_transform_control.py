@@ -966,7 +966,7 @@ def test_dry_run_gives_the_primitives_abstract_values(name, make, created_inside
   def program(key, made):
     calls, states = made or make()
     out = calls()
-    box[key] = (_avals(out), _avals([st._raw_value for st in states]))
+    box[key] = (_avals(out), _avals([st.get_raw_value() for st in states]))
 
   made = None if created_inside else make()
   bs.transform.StateFinder(lambda: program('dry', made))()  # the shortcut
