@@ -1,6 +1,5 @@
 """Dynamics, delays and exp_euler_step: differential tests against BrainState 0.5.4."""
 
-import doctest
 
 import brainstate
 import jax
@@ -260,18 +259,6 @@ def test_dynamics_registries_and_errors_match_brainstate():
     m = lib.nn.not_receive_update_input(lib.nn.receive_update_output(After()))
     assert not hasattr(m, '_receive_update_input')
 
-
-@pytest.mark.parametrize('modname', ['_delay', '_dynamics', '_exp_euler', '_hidata'])
-def test_docstring_examples(modname):
-  import importlib
-  mod = importlib.import_module(f'brainstate_nnx.nn.{modname}')
-  finder = doctest.DocTestFinder()
-  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  for name in mod.__all__:
-    for t in finder.find(getattr(mod, name), name, module=False, globs={}):
-      runner.run(t)
-  res = runner.summarize(verbose=False)
-  assert res.attempted >= 1 and res.failed == 0
 
 
 def _unit_run(lib):

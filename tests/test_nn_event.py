@@ -208,18 +208,6 @@ def test_event_layers_with_brainunit_quantities():
     np.testing.assert_allclose(np.asarray(u.get_mantissa(ya)), np.asarray(u.get_mantissa(yb)), rtol=1e-5)
 
 
-@pytest.mark.parametrize('modname', ['_event_linear', '_event_fixedprob'])
-def test_docstring_examples(modname):
-  import doctest
-  import importlib
-  mod = importlib.import_module(f'brainstate_nnx.nn.{modname}')
-  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  for name in mod.__all__:
-    for t in doctest.DocTestFinder().find(getattr(mod, name), name, module=False, globs={}):
-      runner.run(t)
-  res = runner.summarize(verbose=False)
-  assert res.attempted >= 1 and res.failed == 0
-
 
 def test_event_path_large_population_matches_brainstate():
   """With >= 1024 presynaptic neurons only the rows that fired are scattered, in passes of

@@ -48,7 +48,7 @@ def vmap_init_all_states(
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.nn._collective import vmap_init_all_states
+    >>> from brainstate_nnx.nn import vmap_init_all_states
     >>> class Cell(brainstate.nn.Module):
     ...   def init_state(self, n):
     ...     self.h = brainstate.HiddenState(brainstate.random.randn(n))

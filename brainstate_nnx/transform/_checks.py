@@ -127,7 +127,7 @@ def jit_error_if(
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._checks import jit_error_if
+    >>> from brainstate_nnx.transform import jit_error_if
     >>> total = brainstate.State(jnp.array(0.0))
     >>> @brainstate.transform.jit
     ... def add(x):
@@ -198,7 +198,7 @@ def check(pred, msg: str, *fmt_args, debug: bool = False, **fmt_kwargs) -> None:
   Example::
 
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._checks import check, checkify
+    >>> from brainstate_nnx.transform import check, checkify
     >>> def f(x):
     ...   check(x > 0, 'x must be positive, got {}', x)
     ...   return x * 2
@@ -219,7 +219,7 @@ def check_error(error: _jcfy.Error) -> None:
   Example::
 
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._checks import check, check_error, checkify
+    >>> from brainstate_nnx.transform import check, check_error, checkify
     >>> inner = checkify(lambda x: check(x > 0, 'x must be positive'))
     >>> def outer(x):
     ...   err, _ = inner(x)
@@ -263,7 +263,7 @@ def checkify(fun: Callable, errors: Any = user_checks) -> Callable:
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._checks import check, checkify, float_checks
+    >>> from brainstate_nnx.transform import check, checkify, float_checks
     >>> acc = brainstate.State(jnp.array(0.0))
     >>> def step(x):
     ...   check(x > 0, 'x must be positive, got {x}', x=x)

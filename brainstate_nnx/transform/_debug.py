@@ -349,7 +349,7 @@ def debug_nan(fn: Callable, *args, phase: str = '') -> None:
   Example::
 
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._debug import debug_nan
+    >>> from brainstate_nnx.transform import debug_nan
     >>> debug_nan(lambda x: jnp.where(x > 0, jnp.log(x), 0.0), jnp.array([-1.0, 2.0]))
     >>> def f(x):
     ...   return jnp.log(x) * 2
@@ -387,7 +387,7 @@ def debug_nan_if(has_nan, fn: Callable, *args, phase: str = '') -> None:
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._debug import debug_nan_if
+    >>> from brainstate_nnx.transform import debug_nan_if
     >>> @brainstate.transform.jit
     ... def step(x):
     ...   y = jnp.sqrt(x)
@@ -424,7 +424,7 @@ def breakpoint_if(pred, **breakpoint_kwargs) -> Any:
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._debug import breakpoint_if
+    >>> from brainstate_nnx.transform import breakpoint_if
     >>> @brainstate.transform.jit
     ... def f(x):
     ...   breakpoint_if(jnp.any(x < 0))   # the debugger opens for negative input

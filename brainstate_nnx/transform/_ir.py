@@ -218,7 +218,7 @@ def constant_fold(jaxpr: Jaxpr) -> Jaxpr:
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import constant_fold, inline_jit
+    >>> from brainstate_nnx.transform import constant_fold, inline_jit
     >>> half = jax.jit(lambda c: jnp.sin(c) * 0.5)
     >>> jaxpr = inline_jit(jax.make_jaxpr(lambda x: x + half(2.0))(1.0)).jaxpr
     >>> [e.primitive.name for e in jaxpr.eqns]
@@ -255,7 +255,7 @@ def dead_code_elimination(jaxpr: Jaxpr) -> Jaxpr:
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import dead_code_elimination
+    >>> from brainstate_nnx.transform import dead_code_elimination
     >>> def f(x):
     ...   unused = jnp.cos(x) * 3.0
     ...   return jnp.sin(x)
@@ -324,7 +324,7 @@ def common_subexpression_elimination(jaxpr: Jaxpr) -> Jaxpr:
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import common_subexpression_elimination
+    >>> from brainstate_nnx.transform import common_subexpression_elimination
     >>> def f(x, y):
     ...   return jnp.sin(x + y) * jnp.sin(x + y)
     >>> jaxpr = jax.make_jaxpr(f)(1.0, 2.0).jaxpr
@@ -405,7 +405,7 @@ def copy_propagation(jaxpr: Jaxpr) -> Jaxpr:
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import copy_propagation
+    >>> from brainstate_nnx.transform import copy_propagation
     >>> def f(x):
     ...   y = jnp.array(x, copy=True)
     ...   return jnp.sin(y)
@@ -519,7 +519,7 @@ def algebraic_simplification(jaxpr: Jaxpr) -> Jaxpr:
 
     >>> import jax
     >>> from jax import lax
-    >>> from brainstate_nnx.transform._ir import algebraic_simplification, dead_code_elimination
+    >>> from brainstate_nnx.transform import algebraic_simplification, dead_code_elimination
     >>> def f(x):
     ...   return lax.sin(lax.mul(lax.add(x, 0.0), 1.0))
     >>> jaxpr = jax.make_jaxpr(f)(1.0).jaxpr
@@ -583,7 +583,7 @@ def optimize_jaxpr(
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import optimize_jaxpr
+    >>> from brainstate_nnx.transform import optimize_jaxpr
     >>> def f(x):
     ...   a = jnp.sin(x) * 1.0
     ...   b = jnp.sin(x)
@@ -665,7 +665,7 @@ def inline_jit(
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import inline_jit
+    >>> from brainstate_nnx.transform import inline_jit
     >>> inner = jax.jit(lambda x: x * 2.0)
     >>> closed = jax.make_jaxpr(lambda x: inner(x) + 1.0)(jnp.ones(2))
     >>> [e.primitive.name for e in closed.eqns]
@@ -806,7 +806,7 @@ def eqns_to_jaxpr(
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir import eqns_to_jaxpr
+    >>> from brainstate_nnx.transform import eqns_to_jaxpr
     >>> eqns = jax.make_jaxpr(lambda x, y: jnp.sin(x) * y)(1.0, 2.0).eqns
     >>> jaxpr = eqns_to_jaxpr(eqns[1:])          # just the multiplication
     >>> len(jaxpr.invars), len(jaxpr.outvars)
@@ -832,7 +832,7 @@ def eqns_to_closed_jaxpr(
     >>> import jax
     >>> import jax.numpy as jnp
     >>> from jax.extend.core import jaxpr_as_fun
-    >>> from brainstate_nnx.transform._ir import eqns_to_closed_jaxpr
+    >>> from brainstate_nnx.transform import eqns_to_closed_jaxpr
     >>> closed = jax.make_jaxpr(lambda x, y: jnp.sin(x) * y)(1.0, 2.0)
     >>> s, y = closed.eqns[0].outvars[0], closed.jaxpr.invars[1]
     >>> mul_only = eqns_to_closed_jaxpr(closed.eqns[1:], invars=[y], constvars=[s],

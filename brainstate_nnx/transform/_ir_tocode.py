@@ -65,7 +65,7 @@ def register_prim_handler(prim_name: str, handler: Callable) -> None:
   Example::
 
     >>> import jax
-    >>> from brainstate_nnx.transform._ir_tocode import register_prim_handler, jaxpr_to_python_code
+    >>> from brainstate_nnx.transform import register_prim_handler, jaxpr_to_python_code
     >>> register_prim_handler('my_sin', lambda ctx, eqn: f'lax.sin({ctx.args(eqn)[0]})')
     >>> 'my_sin' in jaxpr_to_python_code.__globals__['_HANDLERS']
     True
@@ -456,7 +456,7 @@ def jaxpr_to_python_code(jaxpr, fn_name: str = 'generated_function', *,
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir_tocode import jaxpr_to_python_code
+    >>> from brainstate_nnx.transform import jaxpr_to_python_code
     >>> def f(x, y):
     ...   return jnp.sin(x) * y + 2.0, jnp.dot(x, y)
     >>> x = y = jnp.ones(3)
@@ -516,7 +516,7 @@ def fn_to_python_code(fn: Callable, *args, **kwargs) -> str:
   Example::
 
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._ir_tocode import fn_to_python_code
+    >>> from brainstate_nnx.transform import fn_to_python_code
     >>> def f(x):
     ...   return jnp.exp(x).sum(axis=0)
     >>> print(fn_to_python_code(f, jnp.ones((2, 3)), ))

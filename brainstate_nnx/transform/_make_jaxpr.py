@@ -44,7 +44,7 @@ class CacheKey(NamedTuple):
   Example::
 
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+    >>> from brainstate_nnx.transform import StatefulFunction
     >>> key = StatefulFunction(lambda x, n: x * n, static_argnums=1).get_arg_cache_key(jnp.ones(2), 3)
     >>> key.static_args
     (3,)
@@ -159,7 +159,7 @@ class StateTrace:
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+    >>> from brainstate_nnx.transform import StatefulFunction
     >>> a, b = brainstate.State(jnp.ones(2)), brainstate.State(jnp.zeros(2))
     >>> def f():
     ...   b.value = a.value * 2
@@ -314,7 +314,7 @@ class StatefulFunction(PrettyObject):
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+    >>> from brainstate_nnx.transform import StatefulFunction
     >>> acc = brainstate.State(jnp.zeros(2))
     >>> w = brainstate.ParamState(jnp.ones(2))
     >>> def step(x):
@@ -367,7 +367,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import jax.numpy as jnp
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(lambda x: x + 1)
       >>> sf.get_arg_cache_key(jnp.ones(3)) == sf.get_arg_cache_key(jnp.zeros(3))
       True
@@ -414,7 +414,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import jax.numpy as jnp
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(lambda x: x * 2).make_jaxpr(jnp.ones(3))
       >>> sf.get_jaxpr(jnp.ones(3)).eqns[0].primitive.name
       'mul'
@@ -500,7 +500,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import jax.numpy as jnp
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(jnp.sin).make_jaxpr(1.0)
       >>> len(sf.get_jaxpr_by_cache(sf.get_arg_cache_key(1.0)).eqns)
       1
@@ -513,7 +513,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import jax.numpy as jnp
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> StatefulFunction(lambda x: x + 1).get_jaxpr(jnp.ones(2)).in_avals
       [ShapedArray(float32[2])]
     """
@@ -525,7 +525,7 @@ class StatefulFunction(PrettyObject):
 
     Example::
 
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(lambda x: x * 2).make_jaxpr(1.0)
       >>> sf.get_out_shapes_by_cache(sf.get_arg_cache_key(1.0))[0].shape
       ()
@@ -541,7 +541,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import jax.numpy as jnp
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> StatefulFunction(lambda x: x.sum()).get_out_shapes(jnp.ones(3))
       (ShapeDtypeStruct(shape=(), dtype=float32), ())
     """
@@ -553,7 +553,7 @@ class StatefulFunction(PrettyObject):
 
     Example::
 
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(lambda x: [x]).make_jaxpr(1.0)
       >>> sf.get_out_treedef_by_cache(sf.get_arg_cache_key(1.0))
       PyTreeDef(([*], ()))
@@ -566,7 +566,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import jax.numpy as jnp
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> StatefulFunction(lambda x: (x, x)).get_out_treedef(1.0)
       PyTreeDef(((*, *), ()))
     """
@@ -579,7 +579,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(1.0)
       >>> sf = StatefulFunction(lambda: s.value).make_jaxpr()
       >>> sf.get_state_trace_by_cache(sf.get_arg_cache_key()).been_writen
@@ -593,7 +593,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(1.0)
       >>> def f():
       ...   s.value = s.value + 1
@@ -609,7 +609,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> a, b = brainstate.State(1.0), brainstate.State(2.0)
       >>> sf = StatefulFunction(lambda: b.value + a.value).make_jaxpr()
       >>> sf.get_states_by_cache(sf.get_arg_cache_key()) == (b, a)
@@ -624,7 +624,7 @@ class StatefulFunction(PrettyObject):
 
       >>> import jax.numpy as jnp
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(jnp.ones(2))
       >>> StatefulFunction(lambda: s.value * 2).get_states() == (s,)
       True
@@ -638,7 +638,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> a = brainstate.State(1.0)
       >>> sf = StatefulFunction(lambda: a.value * 2).make_jaxpr()
       >>> sf.get_read_states_by_cache(sf.get_arg_cache_key()) == (a,)
@@ -653,7 +653,7 @@ class StatefulFunction(PrettyObject):
 
       >>> import jax.numpy as jnp
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> a, b = brainstate.State(1.0), brainstate.State(2.0)
       >>> def f():
       ...   b.value = a.value + b.value
@@ -669,7 +669,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> a = brainstate.State(1.0)
       >>> def f():
       ...   a.value = 3.0
@@ -686,7 +686,7 @@ class StatefulFunction(PrettyObject):
 
       >>> import jax.numpy as jnp
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> a, b = brainstate.State(1.0), brainstate.State(2.0)
       >>> def f():
       ...   b.value = a.value + b.value
@@ -702,7 +702,7 @@ class StatefulFunction(PrettyObject):
 
     Example::
 
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(lambda x: x).make_jaxpr(1.0)
       >>> sf.clear_cache(); sf.get_cache_stats()['compilation_cache']['size']
       0
@@ -715,7 +715,7 @@ class StatefulFunction(PrettyObject):
 
     Example::
 
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> StatefulFunction(lambda x: x).make_jaxpr(1.0).get_cache_stats()['compilation_cache']['size']
       1
     """
@@ -727,7 +727,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(1.0)
       >>> sf = StatefulFunction(lambda: s.value).make_jaxpr()
       >>> sf.validate_states(sf.get_arg_cache_key())
@@ -744,7 +744,7 @@ class StatefulFunction(PrettyObject):
 
     Example::
 
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> sf = StatefulFunction(lambda x: x).make_jaxpr(1.0)
       >>> list(sf.validate_all_states().values())
       [True]
@@ -776,7 +776,7 @@ class StatefulFunction(PrettyObject):
 
       >>> import jax.numpy as jnp
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(jnp.zeros(()))
       >>> def inc(x):
       ...   s.value = s.value + x
@@ -816,7 +816,7 @@ class StatefulFunction(PrettyObject):
     Example::
 
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(1.0)
       >>> def f():
       ...   s.value = s.value * 3
@@ -850,7 +850,7 @@ class StatefulFunction(PrettyObject):
 
       >>> import jax.numpy as jnp
       >>> import brainstate_nnx as brainstate
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> s = brainstate.State(jnp.zeros(()))
       >>> def inc():
       ...   s.value = s.value + 1
@@ -871,7 +871,7 @@ class StatefulFunction(PrettyObject):
 
     Example::
 
-      >>> from brainstate_nnx.transform._make_jaxpr import StatefulFunction
+      >>> from brainstate_nnx.transform import StatefulFunction
       >>> StatefulFunction(lambda x: x + 1)(1.0)
       Array(2., dtype=float32, weak_type=True)
     """
@@ -900,7 +900,7 @@ def make_jaxpr(
     >>> import jax
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._make_jaxpr import make_jaxpr
+    >>> from brainstate_nnx.transform import make_jaxpr
     >>> h = brainstate.HiddenState(jnp.zeros(3))
     >>> def step(x):
     ...   h.value = 0.9 * h.value + x

@@ -92,7 +92,7 @@ def map(f: Callable, *xs, batch_size: Optional[int] = None) -> Any:
   Example::
 
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._map import map
+    >>> from brainstate_nnx.transform import map
     >>> map(lambda x, y: x * y, jnp.arange(5.), jnp.full(5, 2.), batch_size=2)
     Array([0., 2., 4., 6., 8.], dtype=float32)
   """

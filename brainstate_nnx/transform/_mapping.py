@@ -203,7 +203,7 @@ class StatefulMapping:
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
     >>> from brainstate_nnx.util.filter import OfType
-    >>> from brainstate_nnx.transform._mapping import StatefulMapping
+    >>> from brainstate_nnx.transform import StatefulMapping
     >>> counter = brainstate.ShortTermState(jnp.zeros(3))
     >>> def accumulate(x):
     ...   counter.value = counter.value + x
@@ -563,7 +563,7 @@ def vmap2(
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
     >>> from brainstate_nnx.util.filter import OfType
-    >>> from brainstate_nnx.transform._mapping import vmap2
+    >>> from brainstate_nnx.transform import vmap2
     >>> w = brainstate.ParamState(jnp.array([1., 2., 3.]))   # one weight per lane
     >>> total = brainstate.ShortTermState(jnp.zeros(()))     # written batched
     >>> @vmap2(state_in_axes=OfType(brainstate.ParamState))
@@ -637,7 +637,7 @@ def pmap2(
 
     >>> import jax, jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._mapping import pmap2
+    >>> from brainstate_nnx.transform import pmap2
     >>> n = jax.local_device_count()
     >>> param = brainstate.ParamState(jnp.ones(2))
     >>> @pmap2(axis_name='d', state_out_axes={0: brainstate.ParamState})

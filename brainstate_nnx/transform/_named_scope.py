@@ -32,7 +32,7 @@ def named_call(fun: Optional[Callable] = None, *, name: Optional[str] = None) ->
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._named_scope import named_call
+    >>> from brainstate_nnx.transform import named_call
     >>> @named_call(name='block')
     ... def block(x):
     ...   return jnp.sin(x) * 2.0
@@ -101,7 +101,7 @@ def named_scope(
 
     >>> import jax
     >>> import jax.numpy as jnp
-    >>> from brainstate_nnx.transform._named_scope import named_scope
+    >>> from brainstate_nnx.transform import named_scope
     >>> @named_scope('power', static_argnums=1)
     ... def power(x, n):
     ...   return x ** n

@@ -84,7 +84,7 @@ def in_new_state_probe() -> bool:
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._new_states import vmap_new_states, in_new_state_probe
+    >>> from brainstate_nnx.transform import vmap_new_states, in_new_state_probe
     >>> seen = []
     >>> @vmap_new_states(axis_size=2)
     ... def build():
@@ -288,7 +288,7 @@ def vmap_new_states(
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._new_states import vmap_new_states
+    >>> from brainstate_nnx.transform import vmap_new_states
     >>> class Neuron(brainstate.nn.Module):
     ...   def init_state(self):
     ...     self.v = brainstate.HiddenState(brainstate.random.normal(size=2))
@@ -358,7 +358,7 @@ def vmap2_new_states(
 
     >>> import jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._new_states import vmap2_new_states
+    >>> from brainstate_nnx.transform import vmap2_new_states
     >>> class Counter(brainstate.nn.Module):
     ...   def init_state(self):
     ...     self.count = brainstate.ShortTermState(jnp.zeros(()))
@@ -394,7 +394,7 @@ def pmap2_new_states(
 
     >>> import jax, jax.numpy as jnp
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._new_states import pmap2_new_states
+    >>> from brainstate_nnx.transform import pmap2_new_states
     >>> class Member(brainstate.nn.Module):
     ...   def init_state(self):
     ...     self.w = brainstate.ParamState(brainstate.random.randn(3))

@@ -87,7 +87,7 @@ def shard_map(
     >>> import jax, jax.numpy as jnp
     >>> from jax.sharding import PartitionSpec as P
     >>> import brainstate_nnx as brainstate
-    >>> from brainstate_nnx.transform._shard_map import shard_map
+    >>> from brainstate_nnx.transform import shard_map
     >>> mesh = jax.make_mesh((jax.device_count(),), ('x',))
     >>> total = brainstate.State(jnp.zeros(()))
     >>> def f(data):

@@ -29,7 +29,7 @@ def unvmap(x: Any, op: str = 'any') -> Any:
   Example::
 
     >>> import jax, jax.numpy as jnp
-    >>> from brainstate_nnx.transform._unvmap import unvmap
+    >>> from brainstate_nnx.transform import unvmap
     >>> unvmap(jnp.array([False, True]), op='any')
     Array(True, dtype=bool)
     >>> spikes = jnp.array([[0., 0.], [0., 1.]])   # lane 1 spiked
