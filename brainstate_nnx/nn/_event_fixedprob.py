@@ -97,13 +97,13 @@ def _scatter_csr(x, weight, indices, rows, n_post):
 
 
 _EVENT_MIN_PRE = 1024    # below this the full scatter costs less than compaction's compile time
-_EVENT_BUDGET = 8        # rows compacted per pass: n_pre // _EVENT_BUDGET
+_EVENT_BUDGET = 32       # rows compacted per pass: n_pre // _EVENT_BUDGET
 
 
 def _event_rows(ev, weight, indices, n_post):
   """``_scatter_rows`` for one 0/1 event vector, touching only the rows that fired.
 
-  The fired rows are compacted in passes of ``n_pre // 8`` (``lax.top_k`` of
+  The fired rows are compacted in passes of ``n_pre // 32`` (``lax.top_k`` of
   the 0/1 events lists them first, in ascending order) and only their
   ``conn_num`` synapses are scattered; a step with more events simply takes
   more passes. The nonzero contributions are added in the full scatter's
