@@ -216,7 +216,7 @@ def test_event_path_large_population_matches_brainstate():
   a, b = _pair(lambda lib: lib.nn.EventFixedProb(
     pre, post, 0.05, lib.nn.init.Normal(), seed=3))   # scalar weights: tests/test_ei_network.py
   rs = np.random.RandomState(0)
-  for frac in (0.0, 0.01, 0.1, 0.5):  # 0 events: no pass; 12: one; 120: four; 600: seventeen
+  for frac in (0.0, 0.01, 0.1, 0.5):  # 0 and 12 events: one pass; 120: four; 600: seventeen
     x = jnp.asarray(rs.rand(pre) - (1 - frac), jnp.float32)
     np.testing.assert_array_equal(np.asarray(a(x)), np.asarray(b(x)))
     np.testing.assert_array_equal(np.asarray(bsn.transform.jit(b)(x > 0)), np.asarray(a(x > 0)))

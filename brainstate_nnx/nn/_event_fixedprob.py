@@ -106,9 +106,10 @@ def _event_rows(ev, weight, indices, n_post):
   The fired rows are compacted in passes of ``n_pre // 32`` (``lax.top_k`` of
   the 0/1 events lists them first, in ascending order) and only their
   ``conn_num`` synapses are scattered; a step with more events simply takes
-  more passes. The nonzero contributions are added in the full scatter's
-  (row) order, so the result is the full scatter's, bit for bit. The JVP is
-  the full product's, hence so are the gradients.
+  more passes (a pass follows only a full one). The nonzero contributions are
+  added in the full scatter's (row) order, so the result is the full
+  scatter's, bit for bit. The JVP is the full product's, hence so are the
+  gradients.
 
   (One ``while_loop`` of passes compiles faster than a ``cond`` between the
   compacted and the full scatter, and it never falls back to the full cost.)
@@ -119,7 +120,7 @@ def _event_rows(ev, weight, indices, n_post):
   @jax.custom_jvp
   def project(ev, w):
     def one_pass(carry):
-      out, rest = carry
+      out, rest, _ = carry
       # top_k of 0/1 events: the fired rows first, in ascending order (ties go
       # to the lower index); the values are the events themselves (0 past the
       # last fired row, which adds nothing)
@@ -128,10 +129,12 @@ def _event_rows(ev, weight, indices, n_post):
       vals = jnp.broadcast_to(x[:, None] * wr, (budget,) + indices.shape[1:])
       out = jax.lax.scatter_add(out, indices[rows][..., None], vals, _SCATTER_DIMS,
                                 mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
-      return out, rest.at[rows].set(0, mode='promise_in_bounds')
+      # another pass only after a full one (a scalar test: cheaper to compile
+      # than scanning ``rest``)
+      return out, rest.at[rows].set(0, mode='promise_in_bounds'), jnp.min(x) > 0
 
     zeros = jnp.zeros((n_post,), jnp.result_type(ev, w))
-    out, _ = jax.lax.while_loop(lambda c: jnp.any(c[1] > 0), one_pass, (zeros, ev))
+    out, _, _ = jax.lax.while_loop(lambda c: c[2], one_pass, (zeros, ev, jnp.bool_(True)))
     return out
 
   @project.defjvp
