@@ -186,6 +186,7 @@ def _for_body(f: Callable):
     return carry, f(*x)
 
   body.__name__ = func_name(f)
+  body.__wrapped__ = f      # what the speculative plan walks (see _scan)
   return body
 
 
@@ -266,25 +267,33 @@ def _scan(what, f, init, xs, length, reverse, unroll, pbar):
       ys.reverse()
     return carry, jax.tree.map(lambda *a: jnp.stack(a), *ys)
 
+  name = func_name(f)
+  i0 = None if runner is None else jnp.int32(0)
+
+  def run(plan):
+    def body(carry, x):
+      values, i, c = carry
+      (c, y), values = plan.run(step, values, (i, c, x), name=name)
+      return (values, None if i is None else i + 1, c), y
+
+    with plan.explained():
+      (values, _, carry), ys = jax.lax.scan(
+        body, (plan.initial(), i0, init), xs, length=length, reverse=reverse,
+        unroll=unroll,
+      )
+    plan.assign(values)
+    return carry, ys
+
+  plan = StatePlan.speculate(what, getattr(f, '__wrapped__', f))
+  if plan is not None:
+    try:
+      return run(plan)
+    except Exception:  # the States were not all foreseen: the probed path
+      pass
   x_struct = xs_tree.unflatten([_slice_struct(a) for a in xs_flat])
   i_struct = _I32 if runner is not None else None
   touched, written, _ = probe_fn(step, i_struct, init, x_struct)
-  plan = StatePlan(what, [(touched, written)])
-  name = func_name(f)
-
-  def body(carry, x):
-    values, i, c = carry
-    (c, y), values = plan.run(step, values, (i, c, x), name=name)
-    return (values, None if i is None else i + 1, c), y
-
-  i0 = None if runner is None else jnp.int32(0)
-  with plan.explained():
-    (values, _, carry), ys = jax.lax.scan(
-      body, (plan.initial(), i0, init), xs, length=length, reverse=reverse,
-      unroll=unroll,
-    )
-  plan.assign(values)
-  return carry, ys
+  return run(StatePlan(what, [(touched, written)]))
 
 
 def for_loop(

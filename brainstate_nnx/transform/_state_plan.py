@@ -210,6 +210,46 @@ class BodyFrame(CaptureFrame):
     super().unknown_read(st)
 
 
+class _SpeculativeFrame(BodyFrame):
+  """The frame of a loop body run with every reachable State carried.
+
+  Records the States the body uses in first-use order; States it reads
+  without owning them are reported to the enclosing frame afterwards, in
+  that order (as a probe would have reported them), not during the trace.
+  """
+
+  __slots__ = ('order',)
+
+  def __init__(self, owner, owned):
+    super().__init__(owner, owned)
+    self.order: dict[int, Any] = {}
+
+  def on_read(self, st) -> None:
+    if id(st) in self.owned:
+      self.order.setdefault(id(st), st)
+    super().on_read(st)
+
+  def on_write(self, st) -> None:
+    if id(st) in self.owned:
+      self.order.setdefault(id(st), st)
+    super().on_write(st)
+
+  def unknown_read(self, st) -> None:
+    if self.parent is None:
+      super().unknown_read(st)
+    else:
+      self.order.setdefault(id(st), st)
+
+
+class _Unforeseen(Exception):
+  """A speculative loop body wrote a State it could not reach beforehand."""
+
+
+# the most States a loop carries speculatively (a body closing over a large
+# model is probed instead, so the loop does not carry the whole model)
+_SPECULATE_MAX = 64
+
+
 class StatePlan:
   """The States one control-flow call threads, and how to run code with them.
 
@@ -238,17 +278,65 @@ class StatePlan:
     self.owned = self.written + self.read_only
     self._read_values: list | None = None
     self._outer_staging = False
+    # speculative plans: (indices of the States written, States used in order)
+    self._speculative = False
+    self._used: tuple[list, list] | None = None
+
+  @classmethod
+  def speculate(cls, what: str, fn: Callable) -> 'StatePlan | None':
+    """A plan carrying every State ``fn`` can reach, or ``None``.
+
+    Saves the abstract probe: the loop body is traced once, inside the JAX
+    primitive, with all the States found by walking ``fn`` (see
+    ``brainstate_nnx._reach``) carried; JAX turns the carries passed through
+    unchanged into constants. Afterwards only the States the body used are
+    reported to the enclosing frame and only those it wrote are assigned. A
+    body that writes a State not found by the walk raises inside the trace;
+    the caller then takes the probed path. ``None`` when there is nothing to
+    foresee, too much (more than 64 States), or no brainstate_nnx frame and a
+    staging JAX trace (a raw ``jax.jit``) around the call.
+    """
+    from .._reach import reachable
+    from .._state import State
+
+    stack = _context.frames()
+    if (stack and isinstance(stack[-1], _context.ProbeFrame)) or (
+        not stack and _context.staging()):
+      return None
+    try:
+      found, _ = reachable(fn)
+    except Exception:
+      return None
+    states = [st for st in found if isinstance(st, State)]
+    if not states or len(states) > _SPECULATE_MAX:
+      return None
+    plan = cls(what, [(states, states)])
+    plan._speculative = True
+    return plan
 
   # -- outside the primitive --------------------------------------------------
   def initial(self) -> list:
     """Current values of the written States (the primitive's extra operands)."""
     self._outer_staging = not _context.frames() and _context.staging()
+    if self._speculative:
+      # not reported as reads yet: only the States the body uses will be
+      self._read_values = []
+      return [st._raw_value for st in self.written]
     read = _context.read_input
     self._read_values = [read(st) for st in self.read_only]
     return [read(st) for st in self.written]
 
   def assign(self, values: Sequence[Any]) -> None:
     """Writes the primitive's results back into the written States."""
+    if self._speculative:
+      written, used = self._used
+      stack = _context.frames()
+      if stack:
+        top = stack[-1]
+        for st in used:
+          top.on_read(st)
+      _context.write_back([self.written[i] for i in written], [values[i] for i in written])
+      return
     _context.write_back(self.written, values)
 
   # -- inside the primitive ---------------------------------------------------
@@ -260,11 +348,16 @@ class StatePlan:
     the probe did not report as written (or any State when ``may_write`` is
     false), instead of silently dropping the write.
     """
-    frame = BodyFrame(self, self.owned)
+    frame = (_SpeculativeFrame if self._speculative else BodyFrame)(self, self.owned)
     frame.outer_staging = self._outer_staging
     n = len(self.written)
 
     def collect(frame):
+      if self._speculative:
+        if frame.written_other():
+          raise _Unforeseen()
+        self._used = (list(frame.written_owned()), list(frame.order.values()))
+        return [st._raw_value for st in self.written]
       if may_write:
         bad = [self.owned[i] for i in frame.written_owned() if i >= n]
       else:
