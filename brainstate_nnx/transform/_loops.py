@@ -1,11 +1,18 @@
 """State-aware loops: ``scan``, ``for_loop``, ``while_loop`` and their variants.
 
-The loop body may read and write States through closures. Before the JAX
-loop primitive is built, the body (and the condition of a while loop) is
-traced abstractly to find the States it touches. The written ones travel in
-the loop carry next to the user's carry, so every iteration sees the values
-the previous one wrote; States that are only read are closed over. After the
-loop, the final carried values are assigned to the States.
+The loop body may read and write States through closures. The written ones
+travel in the loop carry next to the user's carry, so every iteration sees
+the values the previous one wrote; States that are only read are closed over.
+After the loop, the final carried values are assigned to the States.
+
+Which States are written is found in one of two ways. A ``scan`` /
+``for_loop`` body whose States can all be reached by walking it (closures,
+globals, Modules: see ``brainstate_nnx._reach``) is traced once, inside
+``lax.scan``, with every reachable State carried (:meth:`StatePlan.speculate`;
+JAX turns the carries passed through unchanged into constants). Otherwise --
+and for ``while_loop`` and the checkpointed loops -- the body (and the
+condition of a while loop) is first traced abstractly to find the States it
+touches.
 
 ``checkpointed_scan`` / ``checkpointed_for_loop`` / ``bounded_while_loop``
 run a loop of at most ``base ** k`` steps as ``k`` nested levels of
