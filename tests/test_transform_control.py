@@ -1043,3 +1043,24 @@ def test_nested_calls_in_dry_runs(T):
   # branch outputs are still checked
   with pytest.raises(TypeError, match='true_fun'):
     T.for_loop(lambda x: T.cond(x > 0, lambda: {'a': x}, lambda: [x]), jnp.arange(3.0))
+
+
+def test_loop_body_drawing_from_default_rng_traced_once(bst):
+  # the default random stream is not reached through a closure; a loop still
+  # traces its body once, and draws what BrainState draws
+  def program(lib):
+    lib.random.seed(7)
+    s = lib.State(jnp.zeros(3))
+    count = [0]
+
+    def body(i):
+      count[0] += 1
+      s.value = s.value + lib.random.randn(3) * i
+      return s.value.sum()
+
+    out = lib.transform.for_loop(body, jnp.arange(4.0))
+    return count[0], out, s.value
+
+  ours, theirs = program(bs), program(bst)
+  assert ours[0] == theirs[0] == 1
+  _assert_same(ours[1:], theirs[1:])

@@ -139,6 +139,24 @@ class RandomState(LongTermState):
     object.__setattr__(self, '_raw_value', value)
     return value
 
+  def _settle_key(self) -> None:
+    """Stores a concrete raw uint32 key as the typed key it stands for.
+
+    What the first read does, without recording a read: a transform that
+    hands the key to a JAX primitive before the function reads it (a loop
+    carrying it speculatively) then carries the type the function writes.
+    """
+    value = self._raw_value
+    if isinstance(value, np.ndarray):
+      if value.dtype != np.uint32 or value.shape[-1:] != (2,):
+        return
+    elif (not isinstance(value, jax.Array) or isinstance(value, jax.core.Tracer)
+          or value.dtype != np.uint32 or value.shape[-1:] != (2,) or value.is_deleted()):
+      return
+    with jax.ensure_compile_time_eval():
+      value = jr.wrap_key_data(value) if isinstance(value, jax.Array) else _format_key(value)
+    object.__setattr__(self, '_raw_value', value)
+
   def check_if_deleted(self) -> None:
     """Re-seeds randomly when the stored key buffer has been deleted."""
     self.get_value()

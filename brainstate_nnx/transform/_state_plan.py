@@ -310,6 +310,13 @@ class StatePlan:
     states = [st for st in found if isinstance(st, State)]
     if not states or len(states) > _SPECULATE_MAX:
       return None
+    from ..random import DEFAULT, RandomState
+    # the default random stream is reached through the package, not a closure
+    if all(st is not DEFAULT for st in states):
+      states.append(DEFAULT)
+    for st in states:
+      if isinstance(st, RandomState):
+        st._settle_key()   # carry the typed key a draw writes back
     plan = cls(what, [(states, states)])
     plan._speculative = True
     return plan
