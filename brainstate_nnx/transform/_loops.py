@@ -6,12 +6,12 @@ the values the previous one wrote; States that are only read are closed over.
 After the loop, the final carried values are assigned to the States.
 
 Which States are written is found in one of two ways. A ``scan`` /
-``for_loop`` body whose States can all be reached by walking it (closures,
+``for_loop`` body (or a ``while_loop``'s condition and body) whose States
+can all be reached by walking it (closures,
 globals, Modules: see ``brainstate_nnx._reach``) is traced once, inside
 ``lax.scan``, with every reachable State carried (:meth:`StatePlan.speculate`;
 JAX turns the carries passed through unchanged into constants). Otherwise --
-and for ``while_loop`` and the checkpointed loops -- the body (and the
-condition of a while loop) is first traced abstractly to find the States it
+and for ``while_loop`` the checkpointed loops -- the body is first traced abstractly to find the States it
 touches.
 
 ``checkpointed_scan`` / ``checkpointed_for_loop`` / ``bounded_while_loop``
@@ -536,23 +536,31 @@ def while_loop(cond_fun: Callable[[T], Any], body_fun: Callable[[T], T], init_va
     except jax.errors.ConcretizationTypeError:
       pass  # e.g. a vmapped condition: fall back to the primitive
 
-  plan = _while_plan('while_loop', cond_fun, body_fun, init_val)
   c_name, b_name = func_name(cond_fun), func_name(body_fun)
 
-  def c_fn(carry):
-    values, val = carry
-    out, _ = plan.run(cond_fun, values, (val,), name=c_name, may_write=False)
-    return out
+  def run(plan):
+    def c_fn(carry):
+      values, val = carry
+      out, _ = plan.run(cond_fun, values, (val,), name=c_name, may_write=False)
+      return out
 
-  def b_fn(carry):
-    values, val = carry
-    val, values = plan.run(body_fun, values, (val,), name=b_name)
-    return values, val
+    def b_fn(carry):
+      values, val = carry
+      val, values = plan.run(body_fun, values, (val,), name=b_name)
+      return values, val
 
-  with plan.explained():
-    values, val = jax.lax.while_loop(c_fn, b_fn, (plan.initial(), init_val))
-  plan.assign(values)
-  return val
+    with plan.explained():
+      values, val = jax.lax.while_loop(c_fn, b_fn, (plan.initial(), init_val))
+    plan.assign(values)
+    return val
+
+  plan = StatePlan.speculate('while_loop', cond_fun, body_fun)
+  if plan is not None:
+    try:
+      return run(plan)
+    except Exception:  # the States were not all foreseen: the probed path
+      pass
+  return run(_while_plan('while_loop', cond_fun, body_fun, init_val))
 
 
 def bounded_while_loop(

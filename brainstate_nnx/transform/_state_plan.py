@@ -280,11 +280,11 @@ class StatePlan:
     self._outer_staging = False
     # speculative plans: (indices of the States written, States used in order)
     self._speculative = False
-    self._used: tuple[list, list] | None = None
+    self._used: tuple[dict, dict] | None = None
 
   @classmethod
-  def speculate(cls, what: str, fn: Callable) -> 'StatePlan | None':
-    """A plan carrying every State ``fn`` can reach, or ``None``.
+  def speculate(cls, what: str, *fns: Callable) -> 'StatePlan | None':
+    """A plan carrying every State the functions ``fns`` can reach, or ``None``.
 
     Saves the abstract probe: the loop body is traced once, inside the JAX
     primitive, with all the States found by walking ``fn`` (see
@@ -304,7 +304,7 @@ class StatePlan:
         not stack and _context.staging()):
       return None
     try:
-      found, _ = reachable(fn)
+      found, _ = reachable(fns)
     except Exception:
       return None
     states = [st for st in found if isinstance(st, State)]
@@ -328,6 +328,7 @@ class StatePlan:
     if self._speculative:
       # not reported as reads yet: only the States the body uses will be
       self._read_values = []
+      self._used = ({}, {})   # (indices of States written, States used in order)
       return [st._raw_value for st in self.written]
     read = _context.read_input
     self._read_values = [read(st) for st in self.read_only]
@@ -340,8 +341,9 @@ class StatePlan:
       stack = _context.frames()
       if stack:
         top = stack[-1]
-        for st in used:
+        for st in used.values():
           top.on_read(st)
+      written = sorted(written)
       _context.write_back([self.written[i] for i in written], [values[i] for i in written])
       return
     _context.write_back(self.written, values)
@@ -361,9 +363,14 @@ class StatePlan:
 
     def collect(frame):
       if self._speculative:
-        if frame.written_other():
-          raise _Unforeseen()
-        self._used = (list(frame.written_owned()), list(frame.order.values()))
+        wrote = frame.written_owned()
+        if frame.written_other() or (wrote and not may_write):
+          raise _Unforeseen()   # the probed path then raises or handles it
+        written, used = self._used
+        for i in wrote:
+          written.setdefault(i, None)
+        for i, st in frame.order.items():
+          used.setdefault(i, st)
         return [st._raw_value for st in self.written]
       if may_write:
         bad = [self.owned[i] for i in frame.written_owned() if i >= n]
