@@ -80,6 +80,23 @@ def _is_raw_numpy_key(x) -> bool:
   )
 
 
+def _typed_concrete_key(value):
+  """The typed key a concrete raw key stands for (the bits unchanged), or ``None``.
+
+  Raw keys are a NumPy seed pair or a ``uint32[..., 2]`` array passed through
+  a transform as plain data; tracers, deleted buffers and anything else give
+  ``None``.
+  """
+  if isinstance(value, jax.Array):
+    if (isinstance(value, jax.core.Tracer) or value.dtype != np.uint32
+        or value.shape[-1:] != (2,) or value.is_deleted()):
+      return None
+  elif not isinstance(value, np.ndarray):
+    return None
+  with jax.ensure_compile_time_eval():
+    return jr.wrap_key_data(value) if isinstance(value, jax.Array) else _format_key(value)
+
+
 class RandomState(LongTermState):
   """A random number generator whose key is a State.
 
@@ -125,37 +142,26 @@ class RandomState(LongTermState):
       if value.dtype == np.uint32 and value.shape[-1:] == (2,):
         value = jr.wrap_key_data(value)
       return value
-    if isinstance(value, jax.Array):
-      if value.is_deleted():
-        # the key buffer was donated away: start a fresh stream
-        self.seed()
-        return self.get_value()
-      if value.dtype != np.uint32 or value.shape[-1:] != (2,):
-        return value
-    elif not isinstance(value, np.ndarray):
+    if isinstance(value, jax.Array) and value.is_deleted():
+      # the key buffer was donated away: start a fresh stream
+      self.seed()
+      return self.get_value()
+    typed = _typed_concrete_key(value)
+    if typed is None:
       return value
-    with jax.ensure_compile_time_eval():
-      value = jr.wrap_key_data(value) if isinstance(value, jax.Array) else _format_key(value)
-    object.__setattr__(self, '_raw_value', value)
-    return value
+    object.__setattr__(self, '_raw_value', typed)
+    return typed
 
   def _settle_key(self) -> None:
-    """Stores a concrete raw uint32 key as the typed key it stands for.
+    """Stores a concrete raw key as the typed key it stands for.
 
     What the first read does, without recording a read: a transform that
     hands the key to a JAX primitive before the function reads it (a loop
     carrying it speculatively) then carries the type the function writes.
     """
-    value = self._raw_value
-    if isinstance(value, np.ndarray):
-      if value.dtype != np.uint32 or value.shape[-1:] != (2,):
-        return
-    elif (not isinstance(value, jax.Array) or isinstance(value, jax.core.Tracer)
-          or value.dtype != np.uint32 or value.shape[-1:] != (2,) or value.is_deleted()):
-      return
-    with jax.ensure_compile_time_eval():
-      value = jr.wrap_key_data(value) if isinstance(value, jax.Array) else _format_key(value)
-    object.__setattr__(self, '_raw_value', value)
+    typed = _typed_concrete_key(self._raw_value)
+    if typed is not None:
+      object.__setattr__(self, '_raw_value', typed)
 
   def check_if_deleted(self) -> None:
     """Re-seeds randomly when the stored key buffer has been deleted."""
