@@ -141,19 +141,20 @@ def _normalize(x, mean, var, weights, reduction_axes, dtype, epsilon):
   """``(x - mean) / sqrt(var + eps)``, then scale and bias, cast to ``dtype``."""
   reduction_axes = _canonical_axes(x.ndim, reduction_axes)
   stats_shape = [1 if i in reduction_axes else d for i, d in enumerate(x.shape)]
+  centered = x - mean.reshape(stats_shape)
   mul = jax.lax.rsqrt(var.reshape(stats_shape) + epsilon)
   if weights is None:
-    return jnp.asarray((x - mean.reshape(stats_shape)) * mul, dtype)
+    return jnp.asarray(centered * mul, dtype)
   dtype = _result_dtype(x, *jax.tree.leaves(weights.value), dtype=dtype)
   if type(weights).execute is not NormalizationParamState.execute:
     # a user's own parameter type: apply it to the normalized input
-    return jnp.asarray(weights.execute((x - mean.reshape(stats_shape)) * mul), dtype)
+    return jnp.asarray(weights.execute(centered * mul), dtype)
   # The scale folds into the per-feature factor first, so that the forward and
   # backward passes make two fewer full-size passes over ``x`` (as Flax does).
   param = weights.value
   if 'scale' in param:
     mul = mul * param['scale']
-  y = (x - mean.reshape(stats_shape)) * mul
+  y = centered * mul
   if 'bias' in param:
     y = y + param['bias']
   return jnp.asarray(y, dtype)

@@ -7,12 +7,12 @@ After the loop, the final carried values are assigned to the States.
 
 Which States are written is found in one of two ways. A ``scan`` /
 ``for_loop`` body (or a ``while_loop``'s condition and body) whose States
-can all be reached by walking it (closures,
-globals, Modules: see ``brainstate_nnx._reach``) is traced once, inside
-``lax.scan``, with every reachable State carried (:meth:`StatePlan.speculate`;
-JAX turns the carries passed through unchanged into constants). Otherwise --
-and for ``while_loop`` the checkpointed loops -- the body is first traced abstractly to find the States it
-touches.
+can all be reached by walking it (closures, globals, Modules: see
+``brainstate_nnx._reach``) is traced once, inside the JAX loop, with every
+reachable State carried (:meth:`StatePlan.speculate`; JAX turns the carries
+passed through unchanged into constants). Otherwise -- and for the
+checkpointed loops -- the body (and the condition of a while loop) is first
+traced abstractly to find the States it touches.
 
 ``checkpointed_scan`` / ``checkpointed_for_loop`` / ``bounded_while_loop``
 run a loop of at most ``base ** k`` steps as ``k`` nested levels of
@@ -188,6 +188,24 @@ def _dry_while(what, cond_fun, body_fun, init_val, keep_writes: bool = True):
   return dry_calls(what, calls, keep=1 if keep_writes else None)[1]
 
 
+def _run_planned(what: str, run: Callable[[StatePlan], Any], fns: tuple,
+                 probed: Callable[[], StatePlan]):
+  """``run(plan)`` with the speculative plan of ``fns``, else with ``probed()``.
+
+  The speculative plan (one trace) is tried first when there is one; any
+  failure in it -- a State the walk did not foresee, or an error the user's
+  code raises -- sends the call down the probed path, which traces the
+  functions abstractly first and raises genuine errors itself.
+  """
+  plan = StatePlan.speculate(what, *fns)
+  if plan is not None:
+    try:
+      return run(plan)
+    except Exception:
+      pass
+  return run(probed())
+
+
 def _for_body(f: Callable):
   def body(carry, x):
     return carry, f(*x)
@@ -291,16 +309,13 @@ def _scan(what, f, init, xs, length, reverse, unroll, pbar):
     plan.assign(values)
     return carry, ys
 
-  plan = StatePlan.speculate(what, getattr(f, '__wrapped__', f))
-  if plan is not None:
-    try:
-      return run(plan)
-    except Exception:  # the States were not all foreseen: the probed path
-      pass
-  x_struct = xs_tree.unflatten([_slice_struct(a) for a in xs_flat])
-  i_struct = _I32 if runner is not None else None
-  touched, written, _ = probe_fn(step, i_struct, init, x_struct)
-  return run(StatePlan(what, [(touched, written)]))
+  def probed():
+    x_struct = xs_tree.unflatten([_slice_struct(a) for a in xs_flat])
+    i_struct = _I32 if runner is not None else None
+    touched, written, _ = probe_fn(step, i_struct, init, x_struct)
+    return StatePlan(what, [(touched, written)])
+
+  return _run_planned(what, run, (getattr(f, '__wrapped__', f),), probed)
 
 
 def for_loop(
@@ -554,13 +569,8 @@ def while_loop(cond_fun: Callable[[T], Any], body_fun: Callable[[T], T], init_va
     plan.assign(values)
     return val
 
-  plan = StatePlan.speculate('while_loop', cond_fun, body_fun)
-  if plan is not None:
-    try:
-      return run(plan)
-    except Exception:  # the States were not all foreseen: the probed path
-      pass
-  return run(_while_plan('while_loop', cond_fun, body_fun, init_val))
+  return _run_planned('while_loop', run, (cond_fun, body_fun),
+                      lambda: _while_plan('while_loop', cond_fun, body_fun, init_val))
 
 
 def bounded_while_loop(

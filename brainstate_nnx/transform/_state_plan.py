@@ -280,14 +280,14 @@ class StatePlan:
     self._outer_staging = False
     # speculative plans: (indices of the States written, States used in order)
     self._speculative = False
-    self._used: tuple[dict, dict] | None = None
+    self._used: tuple[set, dict] | None = None
 
   @classmethod
   def speculate(cls, what: str, *fns: Callable) -> 'StatePlan | None':
     """A plan carrying every State the functions ``fns`` can reach, or ``None``.
 
     Saves the abstract probe: the loop body is traced once, inside the JAX
-    primitive, with all the States found by walking ``fn`` (see
+    primitive, with all the States found by walking ``fns`` (see
     ``brainstate_nnx._reach``) carried; JAX turns the carries passed through
     unchanged into constants. Afterwards only the States the body used are
     reported to the enclosing frame and only those it wrote are assigned. A
@@ -328,7 +328,7 @@ class StatePlan:
     if self._speculative:
       # not reported as reads yet: only the States the body uses will be
       self._read_values = []
-      self._used = ({}, {})   # (indices of States written, States used in order)
+      self._used = (set(), {})   # (indices of States written, States used in order)
       return [st._raw_value for st in self.written]
     read = _context.read_input
     self._read_values = [read(st) for st in self.read_only]
@@ -367,8 +367,7 @@ class StatePlan:
         if frame.written_other() or (wrote and not may_write):
           raise _Unforeseen()   # the probed path then raises or handles it
         written, used = self._used
-        for i in wrote:
-          written.setdefault(i, None)
+        written.update(wrote)
         for i, st in frame.order.items():
           used.setdefault(i, st)
         return [st._raw_value for st in self.written]
